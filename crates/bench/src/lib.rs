@@ -1,0 +1,19 @@
+//! Benchmark scenarios behind `capstan bench`. Each prints one JSON object per result line, with
+//! figures whose names carry their unit (`writes_per_sec`, `p50_ms`, `rss_mb`, …).
+
+mod report;
+mod store;
+
+pub use report::{Latencies, rss_mb};
+
+#[derive(clap::Subcommand)]
+pub enum Scenario {
+    /// Acknowledged writes (creates of ~1 KiB values) against a store backend.
+    Store(store::StoreBench),
+}
+
+pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
+    match scenario {
+        Scenario::Store(args) => store::run(args).await,
+    }
+}

@@ -1,0 +1,44 @@
+//! The `capstan` binary: one clap subcommand per component or tool.
+
+mod server;
+mod snapshot;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "capstan", version, about = "A Kubernetes-compatible cluster in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane.
+    Server(server::ServerArgs),
+    /// Save or restore a snapshot of the embedded store.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Run a benchmark scenario; prints one JSON object per result.
+    #[command(subcommand)]
+    Bench(capstan_bench::Scenario),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => server::run(args).await,
+            Command::Snapshot(command) => snapshot::run(command),
+            Command::Bench(scenario) => capstan_bench::run(scenario).await,
+        }
+    })
+}
