@@ -9,7 +9,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::{
-    EventKind, KeyValue, ListRequest, Revision, Store, StoreError, WatchEvent, WatchStream,
+    Compactor, EventKind, KeyValue, ListRequest, Revision, Store, StoreError, WatchEvent,
+    WatchStream,
 };
 
 /// Generates one `#[tokio::test]` per conformance case. `$setup` is an async fn returning
@@ -35,10 +36,12 @@ macro_rules! conformance_tests {
             watch_from_compacted_revision_fails_with_compacted,
             watch_delete_event_carries_last_value,
             watch_sees_only_its_prefix,
+            watch_from_a_future_revision_waits_for_it,
             slow_watcher_loses_nothing,
             compaction_keeps_current_values_and_live_history,
             large_values_round_trip_and_oversized_are_refused,
             many_keys_list_completely,
+            background_compactor_drops_history_one_interval_old,
         );
     };
     (@cases $setup:path; $($case:ident),* $(,)?) => {
@@ -387,6 +390,14 @@ pub async fn watch_sees_only_its_prefix(store: Arc<dyn Store>) {
     assert_eq!(next_event(&mut watch).await.kv, mine);
 }
 
+pub async fn watch_from_a_future_revision_waits_for_it(store: Arc<dyn Store>) {
+    let now = store.current_revision().await.unwrap();
+    let mut watch = store.watch("/registry/f/", now + 1).await.unwrap();
+    store.create("/registry/f/skipped", value("at now+1")).await.unwrap();
+    let seen = store.create("/registry/f/seen", value("at now+2")).await.unwrap();
+    assert_eq!(next_event(&mut watch).await.kv, seen);
+}
+
 pub async fn slow_watcher_loses_nothing(store: Arc<dyn Store>) {
     let start = store.current_revision().await.unwrap();
     let mut watch = store.watch("/registry/slow/", start).await.unwrap();
@@ -471,4 +482,28 @@ pub async fn many_keys_list_completely(store: Arc<dyn Store>) {
         start_key = Some(format!("{}\0", page.kvs.last().unwrap().key));
     }
     assert_eq!(paged, 4000);
+}
+
+pub async fn background_compactor_drops_history_one_interval_old(store: Arc<dyn Store>) {
+    let v1 = store.create("/registry/bg/k", value("v1")).await.unwrap();
+    let v2 = store.update("/registry/bg/k", value("v2"), v1.mod_revision).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let compactor = Compactor::new(store.clone(), Duration::from_millis(50));
+    let task = tokio::spawn(compactor.run(async {
+        let _ = stopped.await;
+    }));
+    let old = ListRequest {
+        prefix: "/registry/bg/".into(),
+        revision: Some(v1.mod_revision),
+        ..Default::default()
+    };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !matches!(store.list(old.clone()).await, Err(StoreError::Compacted { .. })) {
+        assert!(tokio::time::Instant::now() < deadline, "history was never compacted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(store.get("/registry/bg/k").await.unwrap(), Some(v2.clone()));
+    assert_eq!(list_all(&*store, "/registry/bg/", Some(v2.mod_revision)).await, vec![v2]);
 }

@@ -119,7 +119,7 @@ impl EtcdStore {
                     failure => return Err(failure),
                 },
                 // The balanced channel waits for a connection without bound; this is the bound.
-                Err(_) => format!("no answer within {budget:?}"),
+                Err(_) => format!("no answer within {budget:.0?}"),
             };
             let now = Instant::now();
             if now + backoff >= deadline {
@@ -217,20 +217,16 @@ impl EtcdStore {
             _ => requested,
         }
     }
-
-    async fn get_latest(&self, key: &str) -> Result<Option<KeyValue>> {
-        let mut response = self
-            .range(key.as_bytes().to_vec(), GetOptions::new())
-            .await
-            .map_err(|failure| store_error(failure, &self.endpoints))?;
-        response.take_kvs().into_iter().next().map(key_value).transpose()
-    }
 }
 
 #[async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
-        self.get_latest(key).await
+        let mut response = self
+            .range(key.as_bytes().to_vec(), GetOptions::new())
+            .await
+            .map_err(|failure| store_error(failure, &self.endpoints))?;
+        response.take_kvs().into_iter().next().map(key_value).transpose()
     }
 
     async fn list(&self, request: ListRequest) -> Result<ListResponse> {
@@ -339,8 +335,10 @@ impl Store for EtcdStore {
         // fails the same way at once. Revision 1 is a fresh etcd's empty state.
         let check_at = after.max(1);
         let probe = GetOptions::new().with_count_only().with_revision(check_at);
-        if let Err(failure) = self.range(PROBE_KEY.to_vec(), probe).await {
-            return Err(self.revision_error(failure, after).await);
+        // A revision not reached yet is fine: the watch waits for it, as etcd's own does.
+        match self.range(PROBE_KEY.to_vec(), probe).await {
+            Ok(_) | Err(Failure::FutureRevision) => {}
+            Err(failure) => return Err(self.revision_error(failure, after).await),
         }
 
         let options =
@@ -537,7 +535,7 @@ impl From<etcd_client::Error> for Failure {
                     Code::Unavailable
                     | Code::Unknown
                     | Code::DeadlineExceeded
-                    | Code::Cancelled => Self::Transient(message.to_owned()),
+                    | Code::Cancelled => Self::Transient(with_causes(message, &status)),
                     Code::ResourceExhausted if message.contains("too many requests") => {
                         Self::Transient(message.to_owned())
                     }
@@ -557,11 +555,28 @@ impl From<etcd_client::Error> for Failure {
                     _ => Self::Other(status.to_string()),
                 }
             }
-            Error::TransportError(error) => Self::Transient(error.to_string()),
+            Error::TransportError(error) => {
+                Self::Transient(with_causes(&error.to_string(), &error))
+            }
             Error::IoError(error) => Self::Transient(error.to_string()),
             other => Self::Other(other.to_string()),
         }
     }
+}
+
+/// `message` followed by the causes behind it that it does not already say, e.g.
+/// "tcp connect error: Connection refused (os error 111)".
+fn with_causes(message: &str, error: &dyn std::error::Error) -> String {
+    let mut text = message.to_owned();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The error for a failure that needs no context from the request.

@@ -34,6 +34,7 @@ pub struct EtcdServer {
 
 impl EtcdServer {
     /// Starts etcd and waits until it has elected itself leader and answers `/health`.
+    /// Blocks the calling thread meanwhile (about a second), which async tests can afford.
     pub fn start() -> Result<Self> {
         let binary = find_on_path("etcd").context(
             "etcd not found on PATH (install Debian's etcd-server package to run etcd tests)",
@@ -174,11 +175,8 @@ impl EtcdServer {
                 self.client_port
             ),
         };
-        anyhow::anyhow!(
-            "{what}; last lines of {}:\n{}",
-            self.log_path().display(),
-            log_tail(&self.log_path(), 30)
-        )
+        // The log itself goes away with the temp dir, so the error carries its end.
+        anyhow::anyhow!("{what}; last lines of its log:\n{}", log_tail(&self.log_path(), 30))
     }
 }
 

@@ -24,6 +24,8 @@ use writer::{Command, EventBatch, WriteOp, Writer};
 const COMMAND_QUEUE: usize = 8192;
 /// Committed batches a watcher may fall behind before it re-reads history from disk.
 const EVENT_BUFFER: usize = 1024;
+/// Idle reader connections kept open; more are opened under load and closed after.
+const IDLE_READERS: usize = 8;
 
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
@@ -164,7 +166,10 @@ impl ReaderPool {
             None => schema::open_reader(&self.path)?,
         };
         let result = f(&conn);
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
         result
     }
 }
