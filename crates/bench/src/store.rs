@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bytes::Bytes;
 use capstan_store::{Datastore, Store};
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use serde_json::json;
 
 use crate::report::{Latencies, print, round, rss_mb};
@@ -53,33 +54,42 @@ pub async fn run(args: StoreBench) -> anyhow::Result<()> {
                 tempfile::tempdir_in(args.data_dir.clone().unwrap_or_else(std::env::temp_dir))?;
             let store = Datastore::Sqlite(temp.path().join("state.db")).open().await?;
             let figures = store_load(store, args.clients, args.ops, value).await?;
-            print(line("sqlite", &args, &figures, None));
+            print(line("sqlite", &args, &figures, &[]));
         }
         Backend::Etcd => {
-            let (_etcd, endpoints) = if args.etcd_endpoints.is_empty() {
-                let etcd = capstan_testkit::EtcdServer::start()
-                    .context("starting a local etcd (is the etcd-server package installed?)")?;
-                let endpoint = etcd.endpoint();
-                (Some(etcd), vec![endpoint])
-            } else {
-                (None, args.etcd_endpoints.clone())
-            };
-            let raw = raw_etcd_load(&endpoints, args.clients, args.ops, value.clone()).await?;
-            let store = Datastore::Etcd(endpoints).open().await?;
-            let figures = store_load(store, args.clients, args.ops, value).await?;
-            print(line("etcd-raw", &args, &raw, None));
-            print(line(
-                "etcd",
-                &args,
-                &figures,
-                Some(round(figures.writes_per_sec / raw.writes_per_sec)),
-            ));
+            // A fresh local etcd per load (unless endpoints are given): etcd slows as its
+            // database grows, and each load should start from the same state.
+            let raw_put = with_etcd(&args, |endpoints| {
+                raw_etcd_load(endpoints, args.clients, args.ops, value.clone(), RawOp::Put)
+            })
+            .await?;
+            let raw_txn = with_etcd(&args, |endpoints| {
+                raw_etcd_load(endpoints, args.clients, args.ops, value.clone(), RawOp::CreateTxn)
+            })
+            .await?;
+            let backend = with_etcd(&args, |endpoints| async {
+                let store = Datastore::Etcd(endpoints).open().await?;
+                store_load(store, args.clients, args.ops, value.clone()).await
+            })
+            .await?;
+            print(line("etcd-raw-put", &args, &raw_put, &[]));
+            print(line("etcd-raw-create-txn", &args, &raw_txn, &[]));
+            let ratios = [
+                ("ratio_to_raw", backend.writes_per_sec / raw_put.writes_per_sec),
+                ("ratio_to_raw_create_txn", backend.writes_per_sec / raw_txn.writes_per_sec),
+            ];
+            print(line("etcd", &args, &backend, &ratios));
         }
     }
     Ok(())
 }
 
-fn line(backend: &str, args: &StoreBench, f: &Figures, ratio: Option<f64>) -> serde_json::Value {
+fn line(
+    backend: &str,
+    args: &StoreBench,
+    f: &Figures,
+    ratios: &[(&str, f64)],
+) -> serde_json::Value {
     let mut line = json!({
         "scenario": "store",
         "backend": backend,
@@ -91,8 +101,8 @@ fn line(backend: &str, args: &StoreBench, f: &Figures, ratio: Option<f64>) -> se
         "p99_ms": f.p99_ms,
         "rss_mb": rss_mb(),
     });
-    if let Some(ratio) = ratio {
-        line["ratio_to_raw"] = json!(ratio);
+    for (name, ratio) in ratios {
+        line[*name] = json!(round(*ratio));
     }
     line
 }
@@ -150,19 +160,51 @@ async fn store_load(
     .await
 }
 
+/// Runs `load` against the given etcd endpoints, or a fresh local etcd.
+async fn with_etcd<F, Fut>(args: &StoreBench, load: F) -> anyhow::Result<Figures>
+where
+    F: FnOnce(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Figures>>,
+{
+    if !args.etcd_endpoints.is_empty() {
+        return load(args.etcd_endpoints.clone()).await;
+    }
+    let etcd = capstan_testkit::EtcdServer::start()
+        .context("starting a local etcd (is the etcd-server package installed?)")?;
+    load(vec![etcd.endpoint()]).await
+}
+
+/// The baseline operations, issued with etcd-client directly.
+#[derive(Clone, Copy)]
+enum RawOp {
+    /// A plain put: etcd's cheapest write.
+    Put,
+    /// Create-if-absent, the transaction a store create needs (etcd 3.4 runs these slower).
+    CreateTxn,
+}
+
 async fn raw_etcd_load(
-    endpoints: &[String],
+    endpoints: Vec<String>,
     clients: usize,
     ops: usize,
     value: Bytes,
+    op: RawOp,
 ) -> anyhow::Result<Figures> {
     let client = etcd_client::Client::connect(endpoints, None).await?;
     drive(clients, ops, move |c, i| {
         let mut kv = client.kv_client();
-        let value = value.clone();
+        let value = value.to_vec();
         async move {
             let key = format!("/registry/configmaps/bench/raw-{c}-{i}");
-            kv.put(key, value.to_vec(), None).await?;
+            match op {
+                RawOp::Put => drop(kv.put(key, value, None).await?),
+                RawOp::CreateTxn => {
+                    let txn = Txn::new()
+                        .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
+                        .and_then([TxnOp::put(key.as_str(), value, None)]);
+                    anyhow::ensure!(kv.txn(txn).await?.succeeded(), "{key} already exists");
+                }
+            }
             Ok(())
         }
     })
