@@ -1,0 +1,11 @@
+//! The Kubernetes API as data and pure functions: which resources exist and how they are
+//! served (registry), how they print (tables), how they are selected (selectors, fields), and
+//! how they are described (OpenAPI).
+
+pub mod fields;
+pub mod openapi;
+pub mod registry;
+pub mod selector;
+pub mod table;
+
+pub use registry::{RESOURCES, Resource, Subresource};
