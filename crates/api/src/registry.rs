@@ -144,12 +144,15 @@ pub static RESOURCES: &[Resource] = &[
     Resource {
         short_names: &["ns"],
         verbs: &["create", "delete", "get", "list", "patch", "update", "watch"],
-        subresources: &[status("Namespace"), Subresource {
-            name: "finalize",
-            kind: "Namespace",
-            group_version: None,
-            verbs: &["update"],
-        }],
+        subresources: &[
+            status("Namespace"),
+            Subresource {
+                name: "finalize",
+                kind: "Namespace",
+                group_version: None,
+                verbs: &["update"],
+            },
+        ],
         ..row("", "v1", "Namespace", "namespaces", "namespace", false)
     },
     Resource {
@@ -157,7 +160,12 @@ pub static RESOURCES: &[Resource] = &[
         categories: &["all"],
         subresources: &[
             status("Pod"),
-            Subresource { name: "binding", kind: "Binding", group_version: None, verbs: CREATE_ONLY },
+            Subresource {
+                name: "binding",
+                kind: "Binding",
+                group_version: None,
+                verbs: CREATE_ONLY,
+            },
             Subresource {
                 name: "eviction",
                 kind: "Eviction",
@@ -165,7 +173,12 @@ pub static RESOURCES: &[Resource] = &[
                 verbs: CREATE_ONLY,
             },
             Subresource { name: "log", kind: "Pod", group_version: None, verbs: &["get"] },
-            Subresource { name: "exec", kind: "PodExecOptions", group_version: None, verbs: CONNECT },
+            Subresource {
+                name: "exec",
+                kind: "PodExecOptions",
+                group_version: None,
+                verbs: CONNECT,
+            },
             Subresource {
                 name: "attach",
                 kind: "PodAttachOptions",
@@ -193,7 +206,10 @@ pub static RESOURCES: &[Resource] = &[
         ..row("", "v1", "Service", "services", "service", true)
     },
     Resource { short_names: &["ep"], ..row("", "v1", "Endpoints", "endpoints", "endpoints", true) },
-    Resource { short_names: &["cm"], ..row("", "v1", "ConfigMap", "configmaps", "configmap", true) },
+    Resource {
+        short_names: &["cm"],
+        ..row("", "v1", "ConfigMap", "configmaps", "configmap", true)
+    },
     row("", "v1", "Secret", "secrets", "secret", true),
     Resource {
         short_names: &["sa"],
@@ -210,7 +226,14 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["rc"],
         categories: &["all"],
         subresources: &[status("ReplicationController"), SCALE],
-        ..row("", "v1", "ReplicationController", "replicationcontrollers", "replicationcontroller", true)
+        ..row(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            "replicationcontroller",
+            true,
+        )
     },
     row("", "v1", "PodTemplate", "podtemplates", "podtemplate", true),
     Resource {
@@ -280,16 +303,26 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["pdb"],
         subresources: &[status("PodDisruptionBudget")],
         controller_pending: true,
-        ..row("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", true)
+        ..row(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            "poddisruptionbudget",
+            true,
+        )
     },
     Resource {
         short_names: &["csr"],
-        subresources: &[status("CertificateSigningRequest"), Subresource {
-            name: "approval",
-            kind: "CertificateSigningRequest",
-            group_version: None,
-            verbs: SUBRESOURCE_RW,
-        }],
+        subresources: &[
+            status("CertificateSigningRequest"),
+            Subresource {
+                name: "approval",
+                kind: "CertificateSigningRequest",
+                group_version: None,
+                verbs: SUBRESOURCE_RW,
+            },
+        ],
         controller_pending: true,
         ..row(
             "certificates.k8s.io",

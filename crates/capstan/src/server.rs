@@ -1,10 +1,12 @@
-//! `capstan server`: the control plane. For now it holds the store and compacts its history;
-//! the API server, controllers and scheduler join it as they are built.
+//! `capstan server`: the control plane — the store, and the API server in front of it.
+//! Controllers and the scheduler join it as they are built.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use capstan_apiserver::{ApiServer, Config, Pki, ServingNames};
 use capstan_store::{Compactor, Datastore, Store};
 
 #[derive(clap::Args)]
@@ -16,6 +18,23 @@ pub struct ServerArgs {
     /// comma-separated list of etcd endpoints `http://HOST:2379,…`.
     #[arg(long)]
     pub datastore_endpoint: Option<Datastore>,
+    /// The address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// The port the API server listens on (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+    /// The address clients are told to reach the API server at (default: the bind address,
+    /// or 127.0.0.1 when binding every address).
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+    /// The range Service ClusterIPs come from; its first address is the `kubernetes` Service's.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cluster_ip_range: String,
+    /// Events the watch cache keeps per resource, so watchers can resume from a recent
+    /// resourceVersion (older ones get 410 Gone and relist).
+    #[arg(long, default_value_t = 4096)]
+    pub default_watch_cache_size: usize,
     /// How often store history is compacted (history older than this is dropped).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
@@ -24,19 +43,96 @@ pub struct ServerArgs {
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let datastore = args
         .datastore_endpoint
+        .clone()
         .unwrap_or_else(|| Datastore::Sqlite(default_database(&args.data_dir)));
     let store: Arc<dyn Store> =
         datastore.open().await.with_context(|| format!("opening the store {datastore:?}"))?;
     let revision = store.current_revision().await?;
     tracing::info!(?datastore, revision, "store ready");
-    tracing::warn!(
-        "the API server is not built yet: this server only holds the store and compacts it; \
-         kubectl cannot connect until it is"
+
+    let kubernetes_service_ip = first_address(&args.service_cluster_ip_range)?;
+    let advertise_address =
+        args.advertise_address.unwrap_or(if args.bind_address.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            args.bind_address
+        });
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.https_listen_port))
+            .await
+            .with_context(|| {
+                format!("listening on {}:{}", args.bind_address, args.https_listen_port)
+            })?;
+    let port = listener.local_addr()?.port();
+    let pki = Pki::load_or_create(
+        &args.data_dir,
+        &serving_names(&args, advertise_address, kubernetes_service_ip),
+    )
+    .context("preparing certificates")?;
+    let config = Config {
+        data_dir: args.data_dir.clone(),
+        advertise_address,
+        port,
+        kubernetes_service_ip,
+        watch_cache_size: args.default_watch_cache_size.max(1),
+    };
+    let server =
+        ApiServer::start(store.clone(), config).await.context("starting the API server")?;
+    let kubeconfig = pki.write_admin_kubeconfig(&server.url())?;
+    tracing::info!(url = server.url(), kubeconfig = %kubeconfig.display(), "API server ready");
+    eprintln!(
+        "capstan is serving at {}; try:\n  kubectl --kubeconfig {} get namespaces",
+        server.url(),
+        kubeconfig.display()
     );
-    let compactor = Compactor::new(store, args.etcd_compaction_interval);
-    compactor.run(shutdown_signal()).await;
+
+    let compactor =
+        tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown_signal()));
+    capstan_apiserver::serve(server, &pki, listener, shutdown_signal()).await?;
+    compactor.abort();
     tracing::info!("shutting down");
     Ok(())
+}
+
+fn serving_names(args: &ServerArgs, advertise: IpAddr, service_ip: IpAddr) -> ServingNames {
+    let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST), advertise, service_ip];
+    if !args.bind_address.is_unspecified() {
+        ips.push(args.bind_address);
+    }
+    ips.dedup();
+    let mut dns: Vec<String> = [
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    if let Ok(host) = std::fs::read_to_string("/etc/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && !dns.iter().any(|d| d == host) {
+            dns.push(host.to_owned());
+        }
+    }
+    ServingNames { ips, dns }
+}
+
+/// The first usable address of an IPv4 CIDR: `10.43.0.0/16` → `10.43.0.1`.
+fn first_address(cidr: &str) -> anyhow::Result<IpAddr> {
+    let (network, bits) = cidr.split_once('/').with_context(|| {
+        format!("--service-cluster-ip-range {cidr:?} is not a CIDR like 10.43.0.0/16")
+    })?;
+    let network: Ipv4Addr =
+        network.parse().with_context(|| format!("{network:?} is not an IPv4 address"))?;
+    let bits: u32 = bits
+        .parse()
+        .ok()
+        .filter(|b| *b <= 30)
+        .with_context(|| format!("{cidr:?}: prefix must be 0-30"))?;
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    Ok(IpAddr::V4(Ipv4Addr::from((u32::from(network) & mask) + 1)))
 }
 
 pub fn default_database(data_dir: &std::path::Path) -> PathBuf {
@@ -69,7 +165,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{first_address, parse_duration};
     use std::time::Duration;
 
     #[test]
@@ -79,5 +175,13 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn the_kubernetes_service_takes_the_first_address_of_the_range() {
+        assert_eq!(first_address("10.43.0.0/16").unwrap().to_string(), "10.43.0.1");
+        assert_eq!(first_address("10.96.5.7/12").unwrap().to_string(), "10.96.0.1");
+        assert!(first_address("10.43.0.0").is_err());
+        assert!(first_address("fd00::/64").is_err());
     }
 }

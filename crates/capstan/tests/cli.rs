@@ -112,10 +112,11 @@ fn server_rejects_a_malformed_datastore_endpoint() {
 }
 
 #[test]
-fn server_opens_its_store_and_stops_on_sigterm() {
+fn server_writes_its_kubeconfig_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_capstan"))
-        .args(["server", "--data-dir", dir.path().to_str().unwrap()])
+        .args(["server", "--bind-address", "127.0.0.1", "--https-listen-port", "0"])
+        .args(["--data-dir", dir.path().to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -123,12 +124,14 @@ fn server_opens_its_store_and_stops_on_sigterm() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let line = log.next().expect("server exited early").unwrap();
-        if line.contains("store ready") {
+        if line.contains("API server ready") {
             break;
         }
-        assert!(Instant::now() < deadline, "no 'store ready' line");
+        assert!(Instant::now() < deadline, "no 'API server ready' line");
     }
     assert!(dir.path().join("db/state.db").is_file());
+    assert!(dir.path().join("kubeconfig.yaml").is_file());
+    assert!(dir.path().join("token").is_file());
     let kill = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(kill.success());
     assert!(server.wait().unwrap().success(), "SIGTERM is a clean shutdown");

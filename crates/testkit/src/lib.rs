@@ -1,6 +1,8 @@
-//! Test harness: starts real processes (etcd, later capstan itself) on free loopback ports in
-//! temp dirs, and stops them when the test drops them.
+//! Test harness: starts real processes (etcd, capstan itself) on free loopback ports in temp
+//! dirs, and stops them when the test drops them.
 
+mod cluster;
 mod etcd;
 
+pub use cluster::{CapstanServer, Kubectl, KubectlOutput};
 pub use etcd::EtcdServer;

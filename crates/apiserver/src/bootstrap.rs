@@ -1,0 +1,150 @@
+//! Objects every cluster has: the system namespaces, the `default/kubernetes` Service with its
+//! Endpoints and EndpointSlice, and the built-in PriorityClasses. Created when missing.
+
+use capstan_api::registry;
+use capstan_store::{Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::Config;
+use crate::objects::now_rfc3339;
+
+fn object(
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    namespace: Option<&str>,
+    rest: Value,
+) -> Value {
+    let mut object = json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "uid": uuid::Uuid::new_v4().to_string(),
+            "creationTimestamp": now_rfc3339(),
+        },
+    });
+    if let Some(ns) = namespace {
+        object["metadata"]["namespace"] = json!(ns);
+    }
+    if let (Some(map), Value::Object(rest)) = (object.as_object_mut(), rest) {
+        for (k, v) in rest {
+            if k == "metadata" {
+                for (mk, mv) in v.as_object().cloned().unwrap_or_default() {
+                    map["metadata"][&mk] = mv;
+                }
+            } else {
+                map.insert(k, v);
+            }
+        }
+    }
+    object
+}
+
+/// Stores `object` as a v1 `group`/`plural` object unless one of that name exists.
+async fn create_if_missing(
+    store: &dyn Store,
+    group: &str,
+    plural: &str,
+    object: Value,
+) -> Result<(), StoreError> {
+    let resource = registry::find(group, "v1", plural).expect("bootstrap resources are registered");
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let key = resource.key(object["metadata"]["namespace"].as_str(), &name);
+    let bytes = serde_json::to_vec(&object).map_err(|e| StoreError::Internal(e.to_string()))?;
+    match store.create(&key, bytes.into()).await {
+        Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let namespace = object(
+            "v1",
+            "Namespace",
+            ns,
+            None,
+            json!({
+                "metadata": {"labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]},
+                "status": {"phase": "Active"},
+            }),
+        );
+        create_if_missing(store, "", "namespaces", namespace).await?;
+    }
+    let ip = config.advertise_address.to_string();
+    let family = if config.advertise_address.is_ipv4() { "IPv4" } else { "IPv6" };
+    let service = object(
+        "v1",
+        "Service",
+        "kubernetes",
+        Some("default"),
+        json!({
+            "metadata": {"labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {
+                "type": "ClusterIP",
+                "clusterIP": config.kubernetes_service_ip.to_string(),
+                "clusterIPs": [config.kubernetes_service_ip.to_string()],
+                "ipFamilies": [family],
+                "ipFamilyPolicy": "SingleStack",
+                "internalTrafficPolicy": "Cluster",
+                "sessionAffinity": "None",
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": config.port}],
+            },
+            "status": {"loadBalancer": {}},
+        }),
+    );
+    create_if_missing(store, "", "services", service).await?;
+    let endpoints = object(
+        "v1",
+        "Endpoints",
+        "kubernetes",
+        Some("default"),
+        json!({
+            "metadata": {"labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}]}],
+        }),
+    );
+    create_if_missing(store, "", "endpoints", endpoints).await?;
+    let slice = object(
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        "kubernetes",
+        Some("default"),
+        json!({
+            "metadata": {"labels": {"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "capstan-apiserver"}},
+            "addressType": family,
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": true}}],
+            "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
+        }),
+    );
+    create_if_missing(store, "discovery.k8s.io", "endpointslices", slice).await?;
+    for (name, value, description) in [
+        (
+            "system-node-critical",
+            2_000_001_000,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
+    ] {
+        let class = object(
+            "scheduling.k8s.io/v1",
+            "PriorityClass",
+            name,
+            None,
+            json!({
+                "value": value,
+                "globalDefault": false,
+                "description": description,
+                "preemptionPolicy": "PreemptLowerPriority",
+            }),
+        );
+        create_if_missing(store, "scheduling.k8s.io", "priorityclasses", class).await?;
+    }
+    Ok(())
+}

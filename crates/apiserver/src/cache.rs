@@ -1,0 +1,342 @@
+//! The watch cache: every stored object in memory, fed by one ordered store watch on
+//! `/registry/`, so lists, gets and watches are served without touching the store and a read
+//! can be made consistent by waiting for the cache to reach the store's current revision.
+//!
+//! Each object is kept once, as the JSON bytes served to clients (with its resourceVersion set),
+//! plus the few parsed fields selectors need.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use capstan_store::{EventKind, KeyValue, ListRequest, Revision, Store, StoreError, WatchEvent};
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, watch};
+
+/// Events a watcher may fall behind before it is closed (it re-watches from where it was).
+const WATCHER_BUFFER: usize = 4096;
+/// How long a read waits for the cache to catch up with the revision it asks for.
+pub const CATCH_UP: Duration = Duration::from_secs(3);
+const LIST_PAGE: usize = 10_000;
+
+/// One object as served.
+#[derive(Debug)]
+pub struct CachedObject {
+    pub key: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The object's JSON, resourceVersion included.
+    pub bytes: Bytes,
+    pub revision: Revision,
+    pub labels: Map<String, Value>,
+}
+
+impl CachedObject {
+    /// Parses a stored value and stamps its resourceVersion.
+    pub fn decode(kv: &KeyValue) -> Option<Self> {
+        let mut object: Value = serde_json::from_slice(&kv.value).ok()?;
+        let metadata = object.get_mut("metadata")?.as_object_mut()?;
+        metadata.insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
+        let name = metadata.get("name")?.as_str()?.to_owned();
+        let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
+        let labels = metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+        let bytes = Bytes::from(serde_json::to_vec(&object).ok()?);
+        Some(Self {
+            key: kv.key.clone(),
+            namespace,
+            name,
+            bytes,
+            revision: kv.mod_revision,
+            labels,
+        })
+    }
+
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub kind: EventType,
+    /// The object after the change; for a deletion, its last state at the deletion revision.
+    pub object: Arc<CachedObject>,
+    /// The object before the change, so a filtered watch can tell entering from leaving.
+    pub prev: Option<Arc<CachedObject>>,
+    pub revision: Revision,
+}
+
+/// The cache of one stored resource (one key prefix).
+pub struct ResourceCache {
+    state: RwLock<State>,
+    /// Events kept so watchers can resume from a recent resourceVersion.
+    history_size: usize,
+}
+
+struct State {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    history: VecDeque<Arc<CacheEvent>>,
+    /// Every event after this revision is in `history`.
+    history_start: Revision,
+    events: broadcast::Sender<Arc<CacheEvent>>,
+}
+
+/// What a watcher starts from: recent history to replay, then the live feed.
+pub struct Subscription {
+    pub replay: Vec<Arc<CacheEvent>>,
+    pub live: broadcast::Receiver<Arc<CacheEvent>>,
+}
+
+impl ResourceCache {
+    fn new(revision: Revision, history_size: usize) -> Self {
+        let (events, _) = broadcast::channel(WATCHER_BUFFER);
+        Self {
+            history_size,
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                history: VecDeque::new(),
+                history_start: revision,
+                events,
+            }),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.read().objects.get(key).cloned()
+    }
+
+    /// Objects whose keys start with `prefix`, from `start` (inclusive) on, in key order.
+    pub fn range(&self, prefix: &str, start: Option<&str>) -> Vec<Arc<CachedObject>> {
+        let state = self.read();
+        let from = start.filter(|s| *s > prefix).unwrap_or(prefix).to_owned();
+        state
+            .objects
+            .range::<String, _>((Bound::Included(from), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    /// Subscribes for events after `after`, or `None` if that history is gone (410 Gone).
+    pub fn subscribe_after(&self, after: Revision) -> Option<Subscription> {
+        let state = self.read();
+        if after < state.history_start {
+            return None;
+        }
+        let replay = state.history.iter().filter(|e| e.revision > after).cloned().collect();
+        Some(Subscription { replay, live: state.events.subscribe() })
+    }
+
+    /// A snapshot of every object under `prefix` plus a subscription for what follows it.
+    pub fn snapshot_and_subscribe(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Subscription) {
+        let state = self.read();
+        let objects = state
+            .objects
+            .range::<String, _>((Bound::Included(prefix.to_owned()), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, o)| o.clone())
+            .collect();
+        (objects, Subscription { replay: Vec::new(), live: state.events.subscribe() })
+    }
+
+    fn apply(&self, event: &WatchEvent) {
+        let mut state = self.write();
+        let revision = event.kv.mod_revision;
+        let prev = state.objects.get(&event.kv.key).cloned();
+        let Some(object) = CachedObject::decode(&event.kv).map(Arc::new) else {
+            tracing::warn!(key = event.kv.key, "skipping a stored value that is not an object");
+            return;
+        };
+        let kind = match event.kind {
+            EventKind::Delete => {
+                state.objects.remove(&event.kv.key);
+                EventType::Deleted
+            }
+            EventKind::Put => {
+                state.objects.insert(event.kv.key.clone(), object.clone());
+                if prev.is_some() { EventType::Modified } else { EventType::Added }
+            }
+        };
+        let event = Arc::new(CacheEvent { kind, object, prev, revision });
+        if state.history.len() >= self.history_size
+            && let Some(oldest) = state.history.pop_front()
+        {
+            state.history_start = oldest.revision;
+        }
+        state.history.push_back(event.clone());
+        let _ = state.events.send(event);
+    }
+
+    /// Replaces everything after a relist; current watchers are closed (they re-watch).
+    fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: Revision) {
+        let (events, _) = broadcast::channel(WATCHER_BUFFER);
+        *self.write() =
+            State { objects, history: VecDeque::new(), history_start: revision, events };
+    }
+}
+
+/// The caches of every stored resource, kept current by one store watch.
+pub struct WatchCache {
+    store: Arc<dyn Store>,
+    caches: HashMap<String, Arc<ResourceCache>>,
+    revision: watch::Sender<Revision>,
+}
+
+/// `/registry/<plural>/…` → `<plural>`.
+fn storage_plural(key: &str) -> Option<&str> {
+    key.strip_prefix("/registry/")?.split('/').next()
+}
+
+impl WatchCache {
+    /// Loads every object and starts following the store.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        history_size: usize,
+    ) -> Result<Arc<Self>, StoreError> {
+        let mut caches = HashMap::new();
+        for resource in capstan_api::RESOURCES {
+            let plural = resource.storage_plural.unwrap_or(resource.plural).to_owned();
+            caches.entry(plural).or_insert_with(|| Arc::new(ResourceCache::new(0, history_size)));
+        }
+        let (revision, _) = watch::channel(0);
+        let cache = Arc::new(Self { store, caches, revision });
+        let at = cache.relist().await?;
+        tokio::spawn(cache.clone().follow(at));
+        Ok(cache)
+    }
+
+    pub fn resource(&self, storage_plural: &str) -> Option<&Arc<ResourceCache>> {
+        self.caches.get(storage_plural)
+    }
+
+    pub fn revision(&self) -> Revision {
+        *self.revision.borrow()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Waits until the cache has applied `revision`; false after `CATCH_UP`.
+    pub async fn wait_for(&self, revision: Revision) -> bool {
+        let mut rx = self.revision.subscribe();
+        tokio::time::timeout(CATCH_UP, rx.wait_for(|r| *r >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Waits until the cache reflects every write the store has acknowledged.
+    pub async fn sync(&self) -> Result<Revision, StoreError> {
+        let current = self.store.current_revision().await?;
+        if self.wait_for(current).await {
+            Ok(current)
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "the watch cache did not reach revision {current} in {CATCH_UP:?}"
+            )))
+        }
+    }
+
+    async fn relist(&self) -> Result<Revision, StoreError> {
+        let mut fresh: HashMap<&str, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
+        let mut request = ListRequest {
+            prefix: "/registry/".into(),
+            limit: Some(LIST_PAGE),
+            ..Default::default()
+        };
+        let revision = loop {
+            let page = self.store.list(request.clone()).await?;
+            for kv in &page.kvs {
+                let Some(plural) = storage_plural(&kv.key) else { continue };
+                let Some((name, _)) = self.caches.get_key_value(plural) else { continue };
+                if let Some(object) = CachedObject::decode(kv) {
+                    fresh
+                        .entry(name.as_str())
+                        .or_default()
+                        .insert(kv.key.clone(), Arc::new(object));
+                }
+            }
+            match page.kvs.last() {
+                Some(last) if page.more => {
+                    request.start_key = Some(format!("{}\0", last.key));
+                    request.revision = Some(page.revision);
+                }
+                _ => break page.revision,
+            }
+        };
+        for (plural, cache) in &self.caches {
+            cache.reset(fresh.remove(plural.as_str()).unwrap_or_default(), revision);
+        }
+        self.revision.send_replace(revision);
+        Ok(revision)
+    }
+
+    /// Applies store events in order, forever; relists when the watch breaks.
+    async fn follow(self: Arc<Self>, mut at: Revision) {
+        loop {
+            match self.store.watch("/registry/", at).await {
+                Ok(mut events) => {
+                    while let Some(event) = events.next().await {
+                        match event {
+                            Ok(event) => {
+                                at = event.kv.mod_revision;
+                                if let Some(cache) =
+                                    storage_plural(&event.kv.key).and_then(|p| self.caches.get(p))
+                                {
+                                    cache.apply(&event);
+                                }
+                                self.revision.send_replace(at);
+                            }
+                            Err(e) => {
+                                tracing::warn!("store watch ended: {e}");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("cannot watch the store: {e}"),
+            }
+            // Whatever broke, start again from a fresh list (history may be gone).
+            loop {
+                match self.relist().await {
+                    Ok(revision) => {
+                        at = revision;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot relist the store: {e}; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    }
+}

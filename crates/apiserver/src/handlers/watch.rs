@@ -1,0 +1,283 @@
+//! Watches: chunked JSON event streams from the watch cache, with initial events, bookmarks,
+//! selector-aware ADDED/DELETED transitions, Table rows, and 410 for history that is gone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use capstan_api::Resource;
+use capstan_store::Revision;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::read::{Filter, table};
+use super::{Form, Params, Request};
+use crate::ApiServer;
+use crate::cache::{CacheEvent, CachedObject, EventType};
+use crate::conversion::served_bytes;
+use crate::status::{ApiError, ApiResult};
+
+/// Upstream closes watches after a random 30–60 minutes; clients re-watch.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+
+/// Where a watch starts.
+enum Start {
+    /// Synthetic ADDED events for the current state, then changes.
+    Snapshot { initial_events_end: bool },
+    /// Changes after this revision.
+    After(Revision),
+}
+
+pub async fn watch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let t = &request.target;
+    let resource = t.resource;
+    let params = &request.params;
+    let form = request.form()?;
+    let filter = Filter::new(resource, t.namespace.clone(), params)?;
+    let bookmarks = params.flag("allowWatchBookmarks");
+    let send_initial = params.get("sendInitialEvents").map(|v| v == "true");
+    let rv = params.get("resourceVersion");
+    let start = match (send_initial, rv) {
+        (Some(true), _) => {
+            if params.get("resourceVersionMatch") != Some("NotOlderThan") {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "ListOptions",
+                    "",
+                    vec![(
+                        "resourceVersionMatch".into(),
+                        "FieldValueForbidden".into(),
+                        "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+                            .into(),
+                    )],
+                ));
+            }
+            if !bookmarks {
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "ListOptions",
+                    "",
+                    vec![(
+                        "allowWatchBookmarks".into(),
+                        "FieldValueForbidden".into(),
+                        "sendInitialEvents requires setting allowWatchBookmarks to true".into(),
+                    )],
+                ));
+            }
+            Start::Snapshot { initial_events_end: true }
+        }
+        (_, None | Some("0")) => Start::Snapshot { initial_events_end: false },
+        (_, Some(text)) => Start::After(
+            text.parse::<Revision>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {text:?}")))?,
+        ),
+    };
+    if matches!(start, Start::Snapshot { .. }) && rv.is_none() {
+        server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+    }
+    if let Start::After(after) = start
+        && !server.cache.wait_for(after).await
+    {
+        return Err(ApiError::timeout(format!(
+            "Too large resource version: {after}, current: {}",
+            server.cache.revision()
+        )));
+    }
+    let timeout = params
+        .int("timeoutSeconds")?
+        .filter(|s| *s > 0)
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s as u64));
+
+    let cache = server.cache_for(resource)?.clone();
+    let (sender, receiver) = mpsc::channel::<Bytes>(64);
+    let mut stream = EventWriter {
+        resource,
+        form,
+        params: params.clone(),
+        filter,
+        sender,
+        headers_sent: false,
+        last: 0,
+    };
+    let prefix = stream.filter.prefix(resource);
+    match start {
+        Start::Snapshot { initial_events_end } => {
+            let revision = server.cache.revision();
+            let (objects, subscription) = cache.snapshot_and_subscribe(&prefix);
+            stream.last = objects.iter().map(|o| o.revision).max().unwrap_or(0);
+            tokio::spawn(async move {
+                for object in &objects {
+                    if stream.filter.matches(resource, object)
+                        && !stream.send(EventType::Added, object).await
+                    {
+                        return;
+                    }
+                }
+                if initial_events_end {
+                    stream.last = stream.last.max(revision);
+                    if !stream.bookmark(true).await {
+                        return;
+                    }
+                }
+                stream.follow(subscription.live, Vec::new(), bookmarks, timeout).await;
+            });
+        }
+        Start::After(after) => match cache.subscribe_after(after) {
+            Some(subscription) => {
+                stream.last = after;
+                tokio::spawn(async move {
+                    stream.follow(subscription.live, subscription.replay, bookmarks, timeout).await;
+                });
+            }
+            None => {
+                let status = ApiError::gone(format!(
+                    "too old resource version: {after} ({})",
+                    server.cache.revision()
+                ));
+                let line = event_line(
+                    "ERROR",
+                    &serde_json::to_vec(&status.to_status()).unwrap_or_default(),
+                );
+                return Ok(streaming(futures::stream::iter([Ok::<_, std::io::Error>(line)])));
+            }
+        },
+    }
+    let body = futures::stream::unfold(receiver, |mut rx| async move {
+        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    Ok(streaming(body))
+}
+
+fn streaming<S>(body: S) -> Response
+where
+    S: futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private")),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+fn event_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
+/// One watcher's state: how to filter and encode, and how far it has got.
+struct EventWriter {
+    resource: &'static Resource,
+    form: Form,
+    params: Params,
+    filter: Filter,
+    sender: mpsc::Sender<Bytes>,
+    /// Table watches send column definitions with the first row only.
+    headers_sent: bool,
+    /// The revision everything up to which this watcher has seen (for bookmarks).
+    last: Revision,
+}
+
+impl EventWriter {
+    async fn send(&mut self, kind: EventType, object: &Arc<CachedObject>) -> bool {
+        let line = match self.form {
+            Form::Object => event_line(kind.as_str(), &served_bytes(self.resource, &object.bytes)),
+            Form::PartialObjectMetadata => {
+                let value = object.value();
+                let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": value["metadata"]});
+                event_line(kind.as_str(), &serde_json::to_vec(&partial).unwrap_or_default())
+            }
+            Form::Table => {
+                let mut t =
+                    table(self.resource, std::slice::from_ref(object), &self.params, None, None);
+                if self.headers_sent {
+                    t["columnDefinitions"] = Value::Null;
+                }
+                self.headers_sent = true;
+                event_line(kind.as_str(), &serde_json::to_vec(&t).unwrap_or_default())
+            }
+        };
+        self.sender.send(line).await.is_ok()
+    }
+
+    async fn bookmark(&mut self, initial_events_end: bool) -> bool {
+        let mut metadata = json!({"resourceVersion": self.last.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({"kind": self.resource.kind, "apiVersion": self.resource.api_version(), "metadata": metadata});
+        let line = event_line("BOOKMARK", &serde_json::to_vec(&object).unwrap_or_default());
+        self.sender.send(line).await.is_ok()
+    }
+
+    /// Delivers one cache event, translated for this watcher's filter.
+    async fn deliver(&mut self, event: &CacheEvent) -> bool {
+        if event.revision <= self.last {
+            return true;
+        }
+        self.last = event.revision;
+        let now = self.filter.matches(self.resource, &event.object);
+        let before = event.prev.as_ref().is_some_and(|p| self.filter.matches(self.resource, p));
+        let kind = match (event.kind, before, now) {
+            (EventType::Deleted, _, true) => EventType::Deleted,
+            (EventType::Deleted, _, false) => return true,
+            (EventType::Modified, true, true) => EventType::Modified,
+            (_, false, true) => EventType::Added,
+            (_, true, false) => EventType::Deleted,
+            (_, false, false) => return true,
+            (EventType::Added, true, true) => EventType::Added,
+        };
+        self.send(kind, &event.object).await
+    }
+
+    async fn follow(
+        mut self,
+        mut live: broadcast::Receiver<Arc<CacheEvent>>,
+        replay: Vec<Arc<CacheEvent>>,
+        bookmarks: bool,
+        timeout: Duration,
+    ) {
+        for event in replay {
+            if !self.deliver(&event).await {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticks = tokio::time::interval(BOOKMARK_EVERY);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                event = live.recv() => match event {
+                    Ok(event) => {
+                        if !self.deliver(&event).await {
+                            return;
+                        }
+                    }
+                    // Too slow or the cache was rebuilt: end the watch; the client re-watches
+                    // from its last resourceVersion (or relists on 410).
+                    Err(_) => return,
+                },
+                _ = ticks.tick(), if bookmarks => {
+                    if !self.bookmark(false).await {
+                        return;
+                    }
+                }
+                () = &mut deadline => return,
+                () = self.sender.closed() => return,
+            }
+        }
+    }
+}

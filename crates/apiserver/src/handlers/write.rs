@@ -1,0 +1,564 @@
+//! Writes: create, update (PUT, including the status and finalize subresources), delete with
+//! preconditions, finalizers, graceful pod deletion and propagation policy, and
+//! deletecollection.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use capstan_api::Resource;
+use capstan_store::{KeyValue, StoreError};
+use serde_json::{Value, json};
+
+use super::read::Filter;
+use super::{Request, value_response};
+use crate::ApiServer;
+use crate::conversion::{from_storage, to_storage};
+use crate::objects::{self, meta_str, metadata_mut};
+use crate::status::{ApiError, ApiResult, from_store};
+
+/// Fields of metadata the server owns: a client's values are ignored on update.
+const SERVER_OWNED: &[&str] = &[
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "namespace",
+    "name",
+];
+
+fn encode(object: &Value) -> ApiResult<Bytes> {
+    let mut stored = object.clone();
+    if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
+        // The revision is the resourceVersion; it is never stored in the value.
+        meta.remove("resourceVersion");
+        meta.remove("selfLink");
+    }
+    serde_json::to_vec(&stored).map(Bytes::from).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn decode(kv: &KeyValue) -> ApiResult<Value> {
+    let mut object: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+    metadata_mut(&mut object).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    Ok(object)
+}
+
+fn with_revision(mut object: Value, kv: &KeyValue) -> Value {
+    metadata_mut(&mut object).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    object
+}
+
+fn dry_run(request: &Request) -> ApiResult<bool> {
+    match request.params.get("dryRun") {
+        None => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "dryRun: unsupported value {other:?}: supported values: \"All\""
+        ))),
+    }
+}
+
+fn manager(request: &Request) -> String {
+    request
+        .params
+        .get("fieldManager")
+        .map(str::to_owned)
+        .unwrap_or_else(|| objects::manager_from_user_agent(request.user_agent()))
+}
+
+/// Refuses writes into a namespace that does not exist or is being deleted.
+async fn check_namespace(
+    server: &Arc<ApiServer>,
+    resource: &Resource,
+    namespace: &str,
+) -> ApiResult<()> {
+    let namespaces =
+        capstan_api::registry::find("", "v1", "namespaces").expect("namespaces are served");
+    let key = namespaces.key(None, namespace);
+    let cache = server.cache_for(namespaces)?;
+    let mut found = cache.get(&key);
+    if found.is_none() {
+        // It may have been created a moment ago: catch up before saying no.
+        server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+        found = cache.get(&key);
+    }
+    let Some(ns) = found else {
+        return Err(ApiError::not_found("", "namespaces", namespace));
+    };
+    if ns.value()["status"]["phase"] == "Terminating" {
+        let mut e = ApiError::forbidden(format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        ));
+        e.details = Some(
+            json!({"name": namespace, "kind": resource.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {namespace} is being terminated"), "field": "metadata.namespace"}]}),
+        );
+        return Err(e);
+    }
+    Ok(())
+}
+
+pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let t = &request.target;
+    let resource = t.resource;
+    let mut object = request.json_body()?;
+    objects::check_type(resource, &mut object, resource.kind, &resource.api_version())?;
+    let mut object = to_storage(resource, object);
+    let namespace = if resource.namespaced {
+        let path_ns = t.namespace.clone().ok_or_else(|| {
+            ApiError::method_not_allowed(format!(
+                "{} must be created in a namespace",
+                resource.plural
+            ))
+        })?;
+        match meta_str(&object, "namespace") {
+            Some(ns) if ns != path_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {}
+        }
+        Some(path_ns)
+    } else {
+        None
+    };
+    let name = match (meta_str(&object, "name"), meta_str(&object, "generateName")) {
+        (Some(name), _) => name.to_owned(),
+        (None, Some(base)) => objects::generate_name(base),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                resource.group,
+                resource.kind,
+                "",
+                vec![(
+                    "metadata.name".into(),
+                    "FieldValueRequired".into(),
+                    "Required value: name or generateName is required".into(),
+                )],
+            ));
+        }
+    };
+    objects::validate_name(resource, &name)?;
+    if meta_str(&object, "resourceVersion").is_some() {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    if let Some(ns) = &namespace {
+        check_namespace(server, resource, ns).await?;
+    }
+    let meta = metadata_mut(&mut object);
+    meta.insert("name".into(), json!(name));
+    if let Some(ns) = &namespace {
+        meta.insert("namespace".into(), json!(ns));
+    } else {
+        meta.remove("namespace");
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(objects::now_rfc3339()));
+    for gone in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"] {
+        meta.remove(gone);
+    }
+    if objects::tracks_generation(resource) {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    objects::prepare_for_create(resource, &mut object);
+    objects::record_managed_fields(
+        &mut object,
+        &manager(request),
+        "Update",
+        &resource.api_version(),
+        None,
+    );
+
+    if dry_run(request)? {
+        return Ok(value_response(StatusCode::CREATED, &from_storage(resource, object)));
+    }
+    let key = resource.key(namespace.as_deref(), &name);
+    let kv = server
+        .store
+        .create(&key, encode(&object)?)
+        .await
+        .map_err(|e| from_store(e, resource.group, resource.plural, &name))?;
+    Ok(value_response(StatusCode::CREATED, &from_storage(resource, with_revision(object, &kv))))
+}
+
+pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let t = &request.target;
+    let resource = t.resource;
+    let name = t.name.clone().unwrap_or_default();
+    let subresource = t.subresource.as_deref();
+    let mut body = request.json_body()?;
+    objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
+    let body = to_storage(resource, body);
+    if let Some(body_name) = meta_str(&body, "name")
+        && body_name != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    if let (Some(ns), Some(body_ns)) = (&t.namespace, meta_str(&body, "namespace"))
+        && ns != body_ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let precondition = meta_str(&body, "resourceVersion")
+        .map(|rv| {
+            rv.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))
+        })
+        .transpose()?;
+    let key = resource.key(t.namespace.as_deref(), &name);
+    let store_error = |e| from_store(e, resource.group, resource.plural, &name);
+    // Optimistic concurrency: retry on a lost race only when the client gave no resourceVersion.
+    loop {
+        let current = server
+            .store
+            .get(&key)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, &name))?;
+        if precondition.is_some_and(|rv| rv != current.mod_revision) {
+            return Err(ApiError::stale(resource.group, resource.plural, &name));
+        }
+        let old = decode(&current)?;
+        let mut new = merge_update(resource, &old, body.clone(), subresource);
+        if new == old {
+            // A no-op update writes nothing and keeps the resourceVersion.
+            return Ok(value_response(StatusCode::OK, &from_storage(resource, old)));
+        }
+        objects::record_managed_fields(
+            &mut new,
+            &manager(request),
+            "Update",
+            &resource.api_version(),
+            subresource,
+        );
+        if dry_run(request)? {
+            return Ok(value_response(StatusCode::OK, &from_storage(resource, new)));
+        }
+        if finalized(resource, &new) {
+            return match server.store.delete(&key, Some(current.mod_revision)).await {
+                Ok(kv) => Ok(value_response(
+                    StatusCode::OK,
+                    &from_storage(resource, with_revision(new, &kv)),
+                )),
+                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+                Err(e) => Err(store_error(e)),
+            };
+        }
+        match server.store.update(&key, encode(&new)?, current.mod_revision).await {
+            Ok(kv) => {
+                return Ok(value_response(
+                    StatusCode::OK,
+                    &from_storage(resource, with_revision(new, &kv)),
+                ));
+            }
+            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+}
+
+/// The object an update stores: the body, with server-owned metadata kept from the old object
+/// and the spec/status split enforced.
+fn merge_update(resource: &Resource, old: &Value, body: Value, subresource: Option<&str>) -> Value {
+    let mut new = match subresource {
+        Some("status") => {
+            let mut new = old.clone();
+            new["status"] = body.get("status").cloned().unwrap_or(Value::Null);
+            if new["status"].is_null()
+                && let Some(map) = new.as_object_mut()
+            {
+                map.remove("status");
+            }
+            return new;
+        }
+        Some("finalize") => {
+            let mut new = old.clone();
+            new["spec"]["finalizers"] = body["spec"]["finalizers"].clone();
+            return new;
+        }
+        _ => body,
+    };
+    let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let meta = metadata_mut(&mut new);
+    for field in SERVER_OWNED {
+        match old_meta.get(*field) {
+            Some(value) => meta.insert((*field).to_owned(), value.clone()),
+            None => meta.remove(*field),
+        };
+    }
+    meta.insert(
+        "resourceVersion".into(),
+        old_meta.get("resourceVersion").cloned().unwrap_or(Value::Null),
+    );
+    if let Some(fields) = old_meta.get("managedFields")
+        && !meta.contains_key("managedFields")
+    {
+        meta.insert("managedFields".into(), fields.clone());
+    }
+    if objects::has_status_subresource(resource) {
+        match old.get("status") {
+            Some(status) => new["status"] = status.clone(),
+            None => {
+                if let Some(map) = new.as_object_mut() {
+                    map.remove("status");
+                }
+            }
+        }
+    }
+    if objects::tracks_generation(resource) && objects::spec_part(&new) != objects::spec_part(old) {
+        let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+        metadata_mut(&mut new).insert("generation".into(), json!(generation));
+    }
+    new
+}
+
+/// An object being deleted whose last finalizer is gone is removed for good (pods wait for
+/// their node to finish graceful termination, which ends with a delete of its own).
+fn finalized(resource: &Resource, object: &Value) -> bool {
+    let meta = &object["metadata"];
+    if meta.get("deletionTimestamp").is_none_or(Value::is_null) {
+        return false;
+    }
+    let no_finalizers = meta["finalizers"].as_array().is_none_or(Vec::is_empty);
+    let pod_done = resource.kind != "Pod"
+        || meta["deletionGracePeriodSeconds"].as_i64() == Some(0)
+        || object["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
+    no_finalizers && pod_done
+}
+
+/// DeleteOptions from the body and the query.
+struct DeleteOptions {
+    grace_period: Option<i64>,
+    propagation: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<i64>,
+}
+
+fn delete_options(request: &Request) -> ApiResult<DeleteOptions> {
+    let body: Value = if request.body.is_empty() { Value::Null } else { request.json_body()? };
+    if !body.is_null() && !body.is_object() {
+        return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
+    }
+    let grace_period = match request.params.int("gracePeriodSeconds")? {
+        Some(g) => Some(g),
+        None => body.get("gracePeriodSeconds").and_then(Value::as_i64),
+    };
+    let propagation = request
+        .params
+        .get("propagationPolicy")
+        .map(str::to_owned)
+        .or_else(|| body.get("propagationPolicy").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| {
+            let orphan = request
+                .params
+                .get("orphanDependents")
+                .map(|v| v == "true")
+                .or_else(|| body.get("orphanDependents").and_then(Value::as_bool));
+            orphan.map(|o| if o { "Orphan" } else { "Background" }.to_owned())
+        });
+    if let Some(p) = &propagation
+        && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+    {
+        return Err(ApiError::bad_request(format!(
+            "propagationPolicy: unsupported value {p:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
+        )));
+    }
+    let preconditions = body.get("preconditions");
+    let uid = preconditions.and_then(|p| p.get("uid")).and_then(Value::as_str).map(str::to_owned);
+    let resource_version = preconditions
+        .and_then(|p| p.get("resourceVersion"))
+        .and_then(Value::as_str)
+        .map(|rv| {
+            rv.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(format!("invalid precondition resourceVersion {rv:?}"))
+            })
+        })
+        .transpose()?;
+    Ok(DeleteOptions { grace_period, propagation, uid, resource_version })
+}
+
+pub async fn delete(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let t = &request.target;
+    let name = t.name.clone().unwrap_or_default();
+    let options = delete_options(request)?;
+    let key = t.resource.key(t.namespace.as_deref(), &name);
+    let object = delete_one(server, t.resource, &key, &name, &options, dry_run(request)?).await?;
+    Ok(value_response(StatusCode::OK, &from_storage(t.resource, object)))
+}
+
+async fn delete_one(
+    server: &Arc<ApiServer>,
+    resource: &'static Resource,
+    key: &str,
+    name: &str,
+    options: &DeleteOptions,
+    dry_run: bool,
+) -> ApiResult<Value> {
+    let store_error = |e| from_store(e, resource.group, resource.plural, name);
+    loop {
+        let current = server
+            .store
+            .get(key)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, name))?;
+        let mut object = decode(&current)?;
+        if let Some(uid) = &options.uid
+            && meta_str(&object, "uid") != Some(uid)
+        {
+            return Err(ApiError::conflict(
+                resource.group,
+                resource.plural,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(&object, "uid").unwrap_or_default()
+                ),
+            ));
+        }
+        if let Some(rv) = options.resource_version
+            && rv != current.mod_revision
+        {
+            return Err(ApiError::conflict(
+                resource.group,
+                resource.plural,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    current.mod_revision
+                ),
+            ));
+        }
+        let before = object.clone();
+        apply_deletion(resource, &mut object, options);
+        if dry_run {
+            return Ok(object);
+        }
+        let result = if finalized(resource, &object)
+            || (object == before && before["metadata"].get("deletionTimestamp").is_none())
+        {
+            server.store.delete(key, Some(current.mod_revision)).await.map(|_| object)
+        } else if object == before {
+            // Already being deleted and nothing to change.
+            return Ok(object);
+        } else {
+            match server.store.update(key, encode(&object)?, current.mod_revision).await {
+                Ok(kv) => Ok(with_revision(object, &kv)),
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(object) => return Ok(object),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+}
+
+/// Marks an object for deletion: propagation finalizers, deletionTimestamp when anything must
+/// finish first (finalizers, a running pod's grace period), namespaces to Terminating.
+fn apply_deletion(resource: &Resource, object: &mut Value, options: &DeleteOptions) {
+    let deleting = object["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null());
+    let policy_finalizer = match options.propagation.as_deref() {
+        Some("Orphan") => Some("orphan"),
+        Some("Foreground") => Some("foregroundDeletion"),
+        _ => None,
+    };
+    if let Some(finalizer) = policy_finalizer.filter(|_| !deleting) {
+        let meta = metadata_mut(object);
+        let mut finalizers =
+            meta.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        if !finalizers.iter().any(|f| f == finalizer) {
+            finalizers.push(json!(finalizer));
+        }
+        meta.insert("finalizers".into(), Value::Array(finalizers));
+    }
+    if resource.kind == "Namespace" {
+        object["status"]["phase"] = json!("Terminating");
+        if !deleting {
+            metadata_mut(object).insert("deletionTimestamp".into(), json!(objects::now_rfc3339()));
+            metadata_mut(object).insert("deletionGracePeriodSeconds".into(), json!(0));
+        }
+        return;
+    }
+    let has_finalizers = object["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let scheduled = object["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
+    let grace = if resource.kind == "Pod" && scheduled {
+        options
+            .grace_period
+            .or_else(|| object["spec"]["terminationGracePeriodSeconds"].as_i64())
+            .unwrap_or(30)
+            .max(0)
+    } else {
+        0
+    };
+    if deleting {
+        // A shorter grace period may replace a longer one (`--grace-period=0 --force`).
+        let current = object["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+        if resource.kind == "Pod" && grace < current {
+            metadata_mut(object).insert("deletionGracePeriodSeconds".into(), json!(grace));
+            metadata_mut(object)
+                .insert("deletionTimestamp".into(), json!(objects::rfc3339_after(grace)));
+        }
+        return;
+    }
+    if has_finalizers || grace > 0 {
+        let meta = metadata_mut(object);
+        meta.insert("deletionTimestamp".into(), json!(objects::rfc3339_after(grace)));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+        if resource.has_verb("update") {
+            increment_generation(object);
+        }
+    }
+}
+
+/// Upstream bumps generation when deletion starts, so controllers notice.
+fn increment_generation(object: &mut Value) {
+    if let Some(generation) = object["metadata"]["generation"].as_i64() {
+        metadata_mut(object).insert("generation".into(), json!(generation + 1));
+    }
+}
+
+pub async fn delete_collection(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let t = &request.target;
+    let resource = t.resource;
+    if !resource.has_verb("deletecollection") {
+        return Err(ApiError::method_not_allowed(format!(
+            "deletecollection is not supported on {}",
+            resource.plural
+        )));
+    }
+    let filter = Filter::new(resource, t.namespace.clone(), &request.params)?;
+    let options = delete_options(request)?;
+    let dry_run = dry_run(request)?;
+    server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+    let cache = server.cache_for(resource)?;
+    let mut items = Vec::new();
+    for object in cache
+        .range(&filter.prefix(resource), None)
+        .into_iter()
+        .filter(|o| filter.matches(resource, o))
+    {
+        match delete_one(server, resource, &object.key, &object.name, &options, dry_run).await {
+            Ok(deleted) => items.push(from_storage(resource, deleted)),
+            // Gone meanwhile: that is what was asked for.
+            Err(e) if e.code == StatusCode::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(value_response(
+        StatusCode::OK,
+        &json!({"kind": resource.list_kind(), "apiVersion": resource.api_version(), "metadata": {}, "items": items}),
+    ))
+}

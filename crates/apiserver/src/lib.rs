@@ -1,0 +1,73 @@
+//! The Kubernetes API server: TLS serving with client-certificate and token authentication,
+//! discovery, a watch cache over the store, and REST handlers driven by the resource registry.
+
+pub mod auth;
+mod bootstrap;
+pub mod cache;
+mod conversion;
+pub mod discovery;
+mod handlers;
+pub mod objects;
+pub mod pki;
+mod routes;
+mod serve;
+pub mod status;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use capstan_api::Resource;
+use capstan_store::Store;
+
+pub use pki::{Pki, ServingNames};
+pub use serve::serve;
+
+use crate::cache::{ResourceCache, WatchCache};
+use crate::status::{ApiError, ApiResult};
+
+/// How the API server is reached and what it serves.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// The address clients (and the `default/kubernetes` Endpoints) are told to use.
+    pub advertise_address: IpAddr,
+    pub port: u16,
+    /// The first address of the service range: the `kubernetes` Service's ClusterIP.
+    pub kubernetes_service_ip: IpAddr,
+    /// Events kept per resource for watchers resuming from a recent resourceVersion.
+    pub watch_cache_size: usize,
+}
+
+/// What every handler shares.
+pub struct ApiServer {
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<WatchCache>,
+    pub config: Config,
+}
+
+impl ApiServer {
+    /// Loads the watch cache and creates the bootstrap objects.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        config: Config,
+    ) -> Result<Arc<Self>, capstan_store::StoreError> {
+        let cache = WatchCache::start(store.clone(), config.watch_cache_size).await?;
+        bootstrap::ensure(&*store, &config).await?;
+        Ok(Arc::new(Self { store, cache, config }))
+    }
+
+    pub fn cache_for(&self, resource: &Resource) -> ApiResult<&Arc<ResourceCache>> {
+        self.cache
+            .resource(resource.storage_plural.unwrap_or(resource.plural))
+            .ok_or_else(|| ApiError::internal(format!("no cache for {}", resource.plural)))
+    }
+
+    /// `https://ADDRESS:PORT` as clients should dial it.
+    pub fn url(&self) -> String {
+        match self.config.advertise_address {
+            IpAddr::V6(ip) => format!("https://[{ip}]:{}", self.config.port),
+            IpAddr::V4(ip) => format!("https://{ip}:{}", self.config.port),
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The API server driven by the real `/usr/bin/kubectl`: reads, writes, watches, discovery and
+//! errors as a Kubernetes user meets them.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use capstan_testkit::{CapstanServer, Kubectl};
+
+fn server() -> CapstanServer {
+    CapstanServer::start(Path::new(env!("CARGO_BIN_EXE_capstan")), &[])
+        .expect("capstan server starts")
+}
+
+const CONFIGMAP: &str = "
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  labels:
+    app: web
+    tier: front
+data:
+  color: blue
+";
+
+fn create(kubectl: &Kubectl, yaml: &str) {
+    let out = kubectl.run_with_input(&["create", "-f", "-"], yaml);
+    assert!(out.success, "kubectl create failed:\n{}", out.stderr);
+}
+
+#[test]
+fn bootstrap_namespaces_and_the_kubernetes_service_exist() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let names = kubectl.ok(&["get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}"]);
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(names.split_whitespace().any(|n| n == ns), "{ns} in {names}");
+    }
+    let ip = kubectl.ok(&["get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
+    assert_eq!(ip, "10.43.0.1");
+    let table = kubectl.ok(&["get", "namespaces"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("Active"), "{table}");
+}
+
+#[test]
+fn create_get_and_delete_a_configmap() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, CONFIGMAP);
+    assert_eq!(
+        kubectl.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.color}"]),
+        "blue"
+    );
+    let yaml = kubectl.ok(&["get", "cm", "settings", "-o", "yaml", "--show-managed-fields"]);
+    for field in ["uid:", "creationTimestamp:", "resourceVersion:", "managedFields:"] {
+        assert!(yaml.contains(field), "{field} in\n{yaml}");
+    }
+    let again = kubectl.run_with_input(&["create", "-f", "-"], CONFIGMAP);
+    assert!(!again.success);
+    assert!(
+        again.stderr.contains("AlreadyExists") || again.stderr.contains("already exists"),
+        "{}",
+        again.stderr
+    );
+    let deleted = kubectl.ok(&["delete", "configmap", "settings"]);
+    assert!(deleted.contains("deleted"), "{deleted}");
+    let gone = kubectl.run(&["get", "configmap", "settings"]);
+    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+}
+
+#[test]
+fn label_and_field_selectors_filter_lists() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, CONFIGMAP);
+    create(
+        &kubectl,
+        &CONFIGMAP.replace("name: settings", "name: other").replace("tier: front", "tier: back"),
+    );
+    let names = |args: &[&str]| {
+        let mut all = vec!["get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"];
+        all.extend_from_slice(args);
+        kubectl.ok(&all)
+    };
+    assert_eq!(names(&["-l", "tier=front"]), "settings");
+    assert_eq!(names(&["-l", "tier in (front,back),app=web"]), "other settings");
+    assert_eq!(names(&["-l", "tier notin (front)"]), "other");
+    assert_eq!(names(&["--field-selector", "metadata.name=other"]), "other");
+    assert_eq!(names(&["--field-selector", "metadata.name!=other", "-l", "app"]), "settings");
+    let bad = kubectl.run(&["get", "configmaps", "--field-selector", "spec.nope=1"]);
+    assert!(!bad.success && bad.stderr.contains("field label not supported"), "{}", bad.stderr);
+    let labels = kubectl.ok(&["get", "configmaps", "-l", "app=web", "--show-labels"]);
+    assert!(
+        labels.contains("app=web,tier=front") || labels.contains("app=web,tier=back"),
+        "{labels}"
+    );
+    let column = kubectl.ok(&["get", "configmaps", "-l", "app=web", "-L", "tier"]);
+    assert!(column.contains("TIER") && column.contains("front"), "{column}");
+}
+
+#[test]
+fn lists_page_with_chunk_size_and_span_namespaces() {
+    let server = server();
+    let kubectl = server.kubectl();
+    for i in 0..7 {
+        create(&kubectl, &CONFIGMAP.replace("name: settings", &format!("name: cm-{i}")));
+    }
+    create(&kubectl, &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: kube-public"));
+    let paged = kubectl.ok(&["get", "configmaps", "--chunk-size", "2", "-o", "name"]);
+    assert_eq!(paged.lines().count(), 7, "{paged}");
+    let all = kubectl.ok(&["get", "configmaps", "-A", "-l", "app=web"]);
+    assert!(all.starts_with("NAMESPACE"), "{all}");
+    assert!(all.contains("kube-public") && all.contains("cm-6"), "{all}");
+}
+
+#[test]
+fn replace_with_a_stale_resource_version_is_a_conflict() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, CONFIGMAP);
+    let stale = kubectl.ok(&["get", "configmap", "settings", "-o", "yaml"]);
+    let newer = stale.replace("color: blue", "color: green");
+    let out = kubectl.run_with_input(&["replace", "-f", "-"], &newer);
+    assert!(out.success, "{}", out.stderr);
+    let out = kubectl
+        .run_with_input(&["replace", "-f", "-"], &stale.replace("color: blue", "color: red"));
+    assert!(!out.success);
+    assert!(out.stderr.contains("the object has been modified"), "{}", out.stderr);
+    assert_eq!(
+        kubectl.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.color}"]),
+        "green"
+    );
+}
+
+#[test]
+fn deleting_an_object_with_a_finalizer_leaves_it_terminating() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(
+        &kubectl,
+        &CONFIGMAP.replace("metadata:", "metadata:\n  finalizers: [example.com/hold]"),
+    );
+    kubectl.ok(&["delete", "configmap", "settings", "--wait=false"]);
+    let stamp = kubectl.ok(&[
+        "get",
+        "configmap",
+        "settings",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(!stamp.is_empty(), "deletionTimestamp is set");
+    // Removing the last finalizer lets the deletion finish.
+    let held = kubectl.ok(&["get", "configmap", "settings", "-o", "json"]);
+    let released = held.replace("\"example.com/hold\"", "");
+    let out = kubectl.run_with_input(
+        &["replace", "-f", "-"],
+        &released.replace("\"finalizers\": [\n            \n        ],", ""),
+    );
+    assert!(out.success, "{}", out.stderr);
+    let gone = kubectl.run(&["get", "configmap", "settings"]);
+    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+}
+
+#[test]
+fn namespaced_objects_need_an_existing_namespace() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let out = kubectl.run_with_input(
+        &["create", "-f", "-"],
+        &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: nowhere"),
+    );
+    assert!(!out.success);
+    assert!(out.stderr.contains("namespaces \"nowhere\" not found"), "{}", out.stderr);
+    create(&kubectl, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: somewhere\n");
+    create(&kubectl, &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: somewhere"));
+}
+
+#[test]
+fn watch_streams_changes_as_table_rows() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let mut watch = kubectl.spawn(&["get", "configmaps", "-w", "--output-watch-events"]);
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    create(&kubectl, CONFIGMAP);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("ADDED") && l.contains("settings")) {
+        assert!(Instant::now() < deadline, "no ADDED event: {seen:?}");
+        seen.push(lines.next().expect("watch output").unwrap());
+    }
+    kubectl.ok(&["delete", "configmap", "settings"]);
+    while !seen.iter().any(|l: &String| l.contains("DELETED") && l.contains("settings")) {
+        assert!(Instant::now() < deadline, "no DELETED event: {seen:?}");
+        seen.push(lines.next().expect("watch output").unwrap());
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
+
+#[test]
+fn discovery_serves_api_resources_and_get_all() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let resources = kubectl.ok(&["api-resources"]);
+    for row in ["deployments", "deploy", "apps/v1", "Deployment", "configmaps", "cm", "leases"] {
+        assert!(resources.contains(row), "{row} in\n{resources}");
+    }
+    let all = kubectl.ok(&["get", "all", "-A"]);
+    assert!(all.contains("service/kubernetes"), "{all}");
+}
