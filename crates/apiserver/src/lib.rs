@@ -12,6 +12,7 @@ pub mod pki;
 mod routes;
 mod serve;
 pub mod status;
+mod typecheck;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

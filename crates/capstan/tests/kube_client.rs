@@ -9,6 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -156,4 +157,33 @@ async fn watcher_relists_when_its_resource_version_is_gone() {
     .expect("after 410 Gone the watcher lists again and carries on");
     assert!(gone, "the server answered the stale resourceVersion with 410 Gone");
     assert_eq!(lists, 2);
+}
+
+#[tokio::test]
+async fn events_recorded_as_events_k8s_io_show_in_kubectl_get_events() {
+    let server = start();
+    let client = client(&server).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm = api.create(&PostParams::default(), &configmap("watched")).await.unwrap();
+    let reporter = Reporter { controller: "capstan-test".into(), instance: None };
+    let recorder = Recorder::new(client, reporter);
+    let reference = kube::Resource::object_ref(&cm, &());
+    recorder
+        .publish(
+            &Event {
+                type_: EventType::Normal,
+                reason: "Tested".into(),
+                note: Some("recorded through events.k8s.io/v1".into()),
+                action: "Testing".into(),
+                secondary: None,
+            },
+            &reference,
+        )
+        .await
+        .unwrap();
+    let events = server.kubectl().ok(&["get", "events"]);
+    assert!(events.contains("Tested") && events.contains("configmap/watched"), "{events}");
+    assert!(events.contains("recorded through events.k8s.io/v1"), "{events}");
+    let described = server.kubectl().ok(&["describe", "configmap", "watched"]);
+    assert!(described.contains("Tested"), "{described}");
 }

@@ -210,3 +210,64 @@ fn discovery_serves_api_resources_and_get_all() {
     let all = kubectl.ok(&["get", "all", "-A"]);
     assert!(all.contains("service/kubernetes"), "{all}");
 }
+
+#[test]
+fn explain_reads_the_openapi_schemas() {
+    let server = server();
+    let out = server.kubectl().ok(&["explain", "deployment.spec.strategy"]);
+    assert!(out.contains("DeploymentStrategy describes how to replace existing pods"), "{out}");
+    assert!(out.contains("rollingUpdate"), "{out}");
+}
+
+const LIST: &str = "
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: first
+  data:
+    a: b
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: second
+  DATA_FIELD:
+    c: d
+";
+
+#[test]
+fn list_input_is_validated_against_the_schema_and_created() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let bad = kubectl.run_with_input(&["create", "-f", "-"], &LIST.replace("DATA_FIELD", "dataa"));
+    assert!(!bad.success);
+    assert!(bad.stderr.contains("dataa"), "{}", bad.stderr);
+    let good = kubectl.run_with_input(&["create", "-f", "-"], &LIST.replace("DATA_FIELD", "data"));
+    assert!(good.success, "{}", good.stderr);
+    assert_eq!(
+        kubectl
+            .ok(&["get", "cm", "-o", "name"])
+            .lines()
+            .filter(|l| l.contains("first") || l.contains("second"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn describe_and_wide_output_work() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, CONFIGMAP);
+    let described = kubectl.ok(&["describe", "configmap", "settings"]);
+    assert!(
+        described.contains("Name:")
+            && described.contains("settings")
+            && described.contains("color"),
+        "{described}"
+    );
+    let wide = kubectl.ok(&["get", "service", "kubernetes", "-o", "wide"]);
+    assert!(wide.contains("SELECTOR"), "{wide}");
+}

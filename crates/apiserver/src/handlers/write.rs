@@ -105,6 +105,7 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     let resource = t.resource;
     let mut object = request.json_body()?;
     objects::check_type(resource, &mut object, resource.kind, &resource.api_version())?;
+    crate::typecheck::check(resource, &object)?;
     let mut object = to_storage(resource, object);
     let namespace = if resource.namespaced {
         let path_ns = t.namespace.clone().ok_or_else(|| {
@@ -195,6 +196,9 @@ pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     let subresource = t.subresource.as_deref();
     let mut body = request.json_body()?;
     objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
+    if subresource.is_none() || subresource == Some("status") {
+        crate::typecheck::check(resource, &body)?;
+    }
     let body = to_storage(resource, body);
     if let Some(body_name) = meta_str(&body, "name")
         && body_name != name
