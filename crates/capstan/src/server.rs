@@ -88,10 +88,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let compactor =
         tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown_signal()));
+    // Controllers are API clients of this server, over loopback with the admin credentials.
+    let controllers = tokio::spawn(capstan_controllers::run(loopback_client(&kubeconfig).await?));
     capstan_apiserver::serve(server, &pki, listener, shutdown_signal()).await?;
     compactor.abort();
+    controllers.abort();
     tracing::info!("shutting down");
     Ok(())
+}
+
+async fn loopback_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 fn serving_names(args: &ServerArgs, advertise: IpAddr, service_ip: IpAddr) -> ServingNames {

@@ -271,3 +271,75 @@ fn describe_and_wide_output_work() {
     let wide = kubectl.ok(&["get", "service", "kubernetes", "-o", "wide"]);
     assert!(wide.contains("SELECTOR"), "{wide}");
 }
+
+#[test]
+fn deleting_a_namespace_deletes_its_contents_then_the_namespace() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: doomed\n");
+    create(&kubectl, &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: doomed"));
+    let held = "metadata:\n  namespace: doomed\n  finalizers: [example.com/hold]";
+    create(&kubectl, &CONFIGMAP.replace("name: settings", "name: held").replace("metadata:", held));
+    kubectl.ok(&["delete", "namespace", "doomed", "--wait=false"]);
+    let phase = kubectl.ok(&["get", "namespace", "doomed", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Terminating");
+    // Nothing new may be created in a terminating namespace.
+    let late = kubectl.run_with_input(
+        &["create", "-f", "-"],
+        &CONFIGMAP
+            .replace("name: settings", "name: late")
+            .replace("metadata:", "metadata:\n  namespace: doomed"),
+    );
+    assert!(!late.success && late.stderr.contains("being terminated"), "{}", late.stderr);
+    // The namespace waits for its last object's finalizer, then goes.
+    let patch = kubectl.ok(&["get", "configmap", "held", "-n", "doomed", "-o", "json"]);
+    let released = patch.replace("\"example.com/hold\"", "");
+    let out = kubectl.run_with_input(&["replace", "-f", "-"], &released);
+    assert!(out.success, "{}", out.stderr);
+    let waited = kubectl.run(&["wait", "--for=delete", "namespace/doomed", "--timeout=60s"]);
+    assert!(waited.success, "{}", waited.stderr);
+    let leftovers = kubectl.ok(&["get", "configmaps", "-n", "doomed", "-o", "name"]);
+    assert!(leftovers.trim().is_empty(), "{leftovers}");
+}
+
+const SCHEDULED_POD: &str = "
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  nodeName: node-1
+  terminationGracePeriodSeconds: 45
+  containers:
+  - name: app
+    image: busybox
+";
+
+#[test]
+fn a_scheduled_pod_terminates_gracefully_unless_forced() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, SCHEDULED_POD);
+    assert_eq!(kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]), "Pending");
+    kubectl.ok(&["delete", "pod", "web", "--wait=false"]);
+    // The node finishes a graceful deletion; until then the pod shows as Terminating.
+    let grace =
+        kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.metadata.deletionGracePeriodSeconds}"]);
+    assert_eq!(grace, "45");
+    let table = kubectl.ok(&["get", "pod", "web"]);
+    assert!(table.contains("Terminating"), "{table}");
+    let forced = kubectl.run(&["delete", "pod", "web", "--grace-period=0", "--force"]);
+    assert!(forced.success, "{}", forced.stderr);
+    let gone = kubectl.run(&["get", "pod", "web"]);
+    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+}
+
+#[test]
+fn an_unscheduled_pod_is_deleted_at_once() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, &SCHEDULED_POD.replace("  nodeName: node-1\n", ""));
+    kubectl.ok(&["delete", "pod", "web"]);
+    let gone = kubectl.run(&["get", "pod", "web"]);
+    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+}

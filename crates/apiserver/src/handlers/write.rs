@@ -334,7 +334,9 @@ fn finalized(resource: &Resource, object: &Value) -> bool {
     if meta.get("deletionTimestamp").is_none_or(Value::is_null) {
         return false;
     }
-    let no_finalizers = meta["finalizers"].as_array().is_none_or(Vec::is_empty);
+    let no_finalizers = meta["finalizers"].as_array().is_none_or(Vec::is_empty)
+        // A namespace also waits for the namespace controller's `spec.finalizers`.
+        && object["spec"]["finalizers"].as_array().is_none_or(Vec::is_empty);
     let pod_done = resource.kind != "Pod"
         || meta["deletionGracePeriodSeconds"].as_i64() == Some(0)
         || object["spec"]["nodeName"].as_str().is_none_or(str::is_empty);
