@@ -16,6 +16,9 @@ use crate::auth::{Identity, PeerCertificate, Tokens};
 use crate::{ApiServer, Pki, routes};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Like kube-apiserver's `--http2-max-streams-per-connection`; 1000 is what upstream's
+/// recommended options give API servers.
+const HTTP2_MAX_STREAMS_PER_CONNECTION: u32 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -105,7 +108,10 @@ pub async fn serve(
                     async move { router.call(request.map(axum::body::Body::new)).await }
                 },
             );
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // client-go multiplexes a process's watches on one HTTP/2 connection; hyper's
+            // default of 200 concurrent streams would stall the rest.
+            builder.http2().max_concurrent_streams(HTTP2_MAX_STREAMS_PER_CONNECTION);
             if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(tls), service).await
             {
                 tracing::debug!(%peer, "connection ended: {e}");

@@ -16,9 +16,12 @@ const WAIT: Duration = Duration::from_secs(60);
 
 async fn client(server: &CapstanServer) -> kube::Client {
     let kubeconfig = Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig parses");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig is usable");
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig is usable");
+    // See the server's answers as they are: no client-side retries of 429s.
+    config.default_retry = false;
     kube::Client::try_from(config).expect("client")
 }
 
@@ -186,4 +189,74 @@ async fn events_recorded_as_events_k8s_io_show_in_kubectl_get_events() {
     assert!(events.contains("recorded through events.k8s.io/v1"), "{events}");
     let described = server.kubectl().ok(&["describe", "configmap", "watched"]);
     assert!(described.contains("Tested"), "{described}");
+}
+
+#[tokio::test]
+async fn scale_binding_and_eviction_subresources() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    let server = start();
+    let client = client(&server).await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}},
+        },
+    }))
+    .unwrap();
+    deployments.create(&PostParams::default(), &deployment).await.unwrap();
+    let scale = deployments.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.as_ref().and_then(|s| s.replicas), Some(1));
+    assert_eq!(scale.status.as_ref().and_then(|s| s.selector.clone()).as_deref(), Some("app=web"));
+    let mut wanted = scale.clone();
+    wanted.spec.as_mut().unwrap().replicas = Some(3);
+    deployments.replace_scale("web", &PostParams::default(), &wanted).await.unwrap();
+    let updated = deployments.get("web").await.unwrap();
+    assert_eq!(updated.spec.unwrap().replicas, Some(3));
+    assert_eq!(updated.metadata.generation, Some(2), "a spec change bumps generation");
+
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let binding = serde_json::json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"}, "target": {"kind": "Node", "name": "node-1"}});
+    let _: serde_json::Value =
+        pods.create_subresource("binding", "p", &PostParams::default(), &binding).await.unwrap();
+    let bound = pods.get("p").await.unwrap();
+    assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-1"));
+    let again: Result<serde_json::Value, _> =
+        pods.create_subresource("binding", "p", &PostParams::default(), &binding).await;
+    match again {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 409),
+        other => panic!("a second binding must conflict, got {other:?}"),
+    }
+
+    // An eviction of an unscheduled pod deletes it at once.
+    let loose: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "loose", "labels": {"app": "guarded"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &loose).await.unwrap();
+    let pdbs: Api<k8s_openapi::api::policy::v1::PodDisruptionBudget> =
+        Api::namespaced(pods.clone().into_client(), "default");
+    let pdb = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "guard"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "guarded"}}},
+    }))
+    .unwrap();
+    pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    match pods.evict("loose", &kube::api::EvictParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 429),
+        other => panic!("the budget must block the eviction, got {other:?}"),
+    }
+    pdbs.delete("guard", &Default::default()).await.unwrap();
+    pods.evict("loose", &kube::api::EvictParams::default()).await.unwrap();
+    assert!(pods.get_opt("loose").await.unwrap().is_none());
 }

@@ -2,6 +2,7 @@
 //! response form (object, Table, PartialObjectMetadata), and the verbs themselves.
 
 mod read;
+mod subresources;
 mod watch;
 mod write;
 
@@ -224,9 +225,14 @@ pub async fn dispatch(server: Arc<ApiServer>, request: Request) -> ApiResult<Res
             read::get(&server, &request).await?
         }
         (&Method::POST, false, None) => write::create(&server, &request).await?,
-        (&Method::PUT, true, None | Some("status" | "finalize")) => {
+        (&Method::PUT, true, None | Some("status" | "finalize" | "approval")) => {
             write::update(&server, &request).await?
         }
+        (&Method::PUT, true, Some("scale")) => {
+            subresources::update_scale(&server, &request).await?
+        }
+        (&Method::POST, true, Some("binding")) => subresources::bind(&server, &request).await?,
+        (&Method::POST, true, Some("eviction")) => subresources::evict(&server, &request).await?,
         (&Method::DELETE, true, None) => write::delete(&server, &request).await?,
         (&Method::DELETE, false, None) => write::delete_collection(&server, &request).await?,
         (method, _, sub) => {

@@ -29,7 +29,7 @@ const SERVER_OWNED: &[&str] = &[
     "name",
 ];
 
-fn encode(object: &Value) -> ApiResult<Bytes> {
+pub(super) fn encode(object: &Value) -> ApiResult<Bytes> {
     let mut stored = object.clone();
     if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
         // The revision is the resourceVersion; it is never stored in the value.
@@ -39,19 +39,19 @@ fn encode(object: &Value) -> ApiResult<Bytes> {
     serde_json::to_vec(&stored).map(Bytes::from).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-fn decode(kv: &KeyValue) -> ApiResult<Value> {
+pub(super) fn decode(kv: &KeyValue) -> ApiResult<Value> {
     let mut object: Value = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
     metadata_mut(&mut object).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     Ok(object)
 }
 
-fn with_revision(mut object: Value, kv: &KeyValue) -> Value {
+pub(super) fn with_revision(mut object: Value, kv: &KeyValue) -> Value {
     metadata_mut(&mut object).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     object
 }
 
-fn dry_run(request: &Request) -> ApiResult<bool> {
+pub(super) fn dry_run(request: &Request) -> ApiResult<bool> {
     match request.params.get("dryRun") {
         None => Ok(false),
         Some("All") => Ok(true),
@@ -286,6 +286,11 @@ fn merge_update(resource: &Resource, old: &Value, body: Value, subresource: Opti
             }
             return new;
         }
+        Some("approval") => {
+            let mut new = old.clone();
+            new["status"]["conditions"] = body["status"]["conditions"].clone();
+            return new;
+        }
         Some("finalize") => {
             let mut new = old.clone();
             new["spec"]["finalizers"] = body["spec"]["finalizers"].clone();
@@ -344,7 +349,7 @@ fn finalized(resource: &Resource, object: &Value) -> bool {
 }
 
 /// DeleteOptions from the body and the query.
-struct DeleteOptions {
+pub(super) struct DeleteOptions {
     grace_period: Option<i64>,
     propagation: Option<String>,
     uid: Option<String>,
@@ -353,6 +358,12 @@ struct DeleteOptions {
 
 fn delete_options(request: &Request) -> ApiResult<DeleteOptions> {
     let body: Value = if request.body.is_empty() { Value::Null } else { request.json_body()? };
+    delete_options_from(request, &body)
+}
+
+/// DeleteOptions from a JSON body (a DeleteOptions, or an Eviction's `deleteOptions`) and the
+/// request's query.
+pub(super) fn delete_options_from(request: &Request, body: &Value) -> ApiResult<DeleteOptions> {
     if !body.is_null() && !body.is_object() {
         return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
     }
@@ -403,7 +414,7 @@ pub async fn delete(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     Ok(value_response(StatusCode::OK, &from_storage(t.resource, object)))
 }
 
-async fn delete_one(
+pub(super) async fn delete_one(
     server: &Arc<ApiServer>,
     resource: &'static Resource,
     key: &str,

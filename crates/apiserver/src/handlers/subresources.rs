@@ -1,0 +1,182 @@
+//! Subresources with their own semantics: `scale` (read and write replicas through an
+//! autoscaling/v1 Scale), `pods/binding` (the scheduler's decision) and `pods/eviction`
+//! (deletion that honours PodDisruptionBudgets).
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use capstan_api::selector::LabelSelector;
+use capstan_store::StoreError;
+use serde_json::{Value, json};
+
+use super::read::scale_of;
+use super::write::{decode, delete_one, delete_options_from, dry_run, encode, with_revision};
+use super::{Request, value_response};
+use crate::ApiServer;
+use crate::objects::{self, metadata_mut, now_rfc3339};
+use crate::status::{ApiError, ApiResult, from_store};
+
+fn success(details: Value) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201, "details": details})
+}
+
+/// Reads the object, lets `change` edit it, and writes it back with compare-and-swap, retrying
+/// lost races unless the client pinned a resourceVersion.
+async fn modify(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    precondition: Option<i64>,
+    mut change: impl FnMut(&mut Value) -> ApiResult<()>,
+) -> ApiResult<Value> {
+    let t = &request.target;
+    let resource = t.resource;
+    let name = t.name.clone().unwrap_or_default();
+    let key = resource.key(t.namespace.as_deref(), &name);
+    let store_error = |e| from_store(e, resource.group, resource.plural, &name);
+    loop {
+        let current = server
+            .store
+            .get(&key)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, &name))?;
+        if precondition.is_some_and(|rv| rv != current.mod_revision) {
+            return Err(ApiError::stale(resource.group, resource.plural, &name));
+        }
+        let old = decode(&current)?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        if new == old || dry_run(request)? {
+            return Ok(new);
+        }
+        match server.store.update(&key, encode(&new)?, current.mod_revision).await {
+            Ok(kv) => return Ok(with_revision(new, &kv)),
+            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+}
+
+fn precondition(body: &Value) -> ApiResult<Option<i64>> {
+    body["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|rv| !rv.is_empty())
+        .map(|rv| {
+            rv.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))
+        })
+        .transpose()
+}
+
+/// PUT `…/scale`: sets `spec.replicas` from an autoscaling/v1 Scale.
+pub async fn update_scale(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let body = request.json_body()?;
+    if let Some(kind) = body.get("kind").and_then(Value::as_str)
+        && kind != "Scale"
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind (Scale)"
+        )));
+    }
+    let resource = request.target.resource;
+    let name = request.target.name.clone().unwrap_or_default();
+    let replicas = match body["spec"]["replicas"].as_i64() {
+        Some(r) if r >= 0 && r <= i64::from(i32::MAX) => r,
+        _ => {
+            return Err(ApiError::invalid(
+                "autoscaling",
+                "Scale",
+                &name,
+                vec![(
+                    "spec.replicas".into(),
+                    "FieldValueInvalid".into(),
+                    "Invalid value: must be greater than or equal to 0".into(),
+                )],
+            ));
+        }
+    };
+    let updated = modify(server, request, precondition(&body)?, |object| {
+        if object["spec"]["replicas"].as_i64() != Some(replicas) {
+            object["spec"]["replicas"] = json!(replicas);
+            if objects::tracks_generation(resource) {
+                let generation = object["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+                metadata_mut(object).insert("generation".into(), json!(generation));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(value_response(StatusCode::OK, &scale_of(&updated)))
+}
+
+/// POST `pods/<name>/binding`: assigns the pod to a node, once.
+pub async fn bind(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let body = request.json_body()?;
+    let name = request.target.name.clone().unwrap_or_default();
+    let Some(node) = body["target"]["name"].as_str().filter(|n| !n.is_empty()).map(str::to_owned)
+    else {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            &name,
+            vec![("target.name".into(), "FieldValueRequired".into(), "Required value".into())],
+        ));
+    };
+    modify(server, request, None, |pod| {
+        if pod["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
+            return Err(ApiError::conflict("", "pods", &name, "pod is being deleted, cannot be assigned to a host"));
+        }
+        match pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+            Some(current) => Err(ApiError::conflict("", "pods", &name, &format!("pod {name} is already assigned to node \"{current}\""))),
+            None => {
+                pod["spec"]["nodeName"] = json!(node);
+                let mut conditions: Vec<Value> = pod["status"]["conditions"].as_array().cloned().unwrap_or_default();
+                conditions.retain(|c| c["type"] != "PodScheduled");
+                conditions.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now_rfc3339()}));
+                pod["status"]["conditions"] = Value::Array(conditions);
+                Ok(())
+            }
+        }
+    })
+    .await?;
+    Ok(value_response(StatusCode::CREATED, &success(json!({"name": name, "kind": "pods"}))))
+}
+
+/// POST `pods/<name>/eviction`: deletes the pod unless a PodDisruptionBudget selecting it
+/// allows no disruption now (429, as upstream).
+pub async fn evict(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let body = request.json_body()?;
+    let t = &request.target;
+    let name = t.name.clone().unwrap_or_default();
+    let namespace = t.namespace.clone().unwrap_or_default();
+    let key = t.resource.key(Some(&namespace), &name);
+    let pod = server
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| from_store(e, "", "pods", &name))?
+        .ok_or_else(|| ApiError::not_found("", "pods", &name))?;
+    let pod = decode(&pod)?;
+    let labels = pod["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+    let pdbs = capstan_api::registry::find("policy", "v1", "poddisruptionbudgets")
+        .expect("pdbs are served");
+    server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+    for pdb in server.cache_for(pdbs)?.range(&pdbs.namespace_prefix(&namespace), None) {
+        let pdb = pdb.value();
+        let selects = LabelSelector::from_label_selector_json(&pdb["spec"]["selector"])
+            .is_ok_and(|s| s.matches(&labels));
+        if selects && pdb["status"]["disruptionsAllowed"].as_i64().unwrap_or(0) < 1 {
+            let mut e = ApiError::too_many_requests(
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+            );
+            e.details = Some(
+                json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {} needs more healthy pods", pdb["metadata"]["name"].as_str().unwrap_or_default())}]}),
+            );
+            return Err(e);
+        }
+    }
+    let options = delete_options_from(request, body.get("deleteOptions").unwrap_or(&Value::Null))?;
+    delete_one(server, t.resource, &key, &name, &options, dry_run(request)?).await?;
+    Ok(value_response(StatusCode::CREATED, &success(json!({"name": name, "kind": "pods"}))))
+}
