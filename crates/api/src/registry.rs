@@ -226,6 +226,7 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["rc"],
         categories: &["all"],
         subresources: &[status("ReplicationController"), SCALE],
+        controller_pending: true,
         ..row(
             "",
             "v1",
@@ -251,12 +252,14 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["deploy"],
         categories: &["all"],
         subresources: &[status("Deployment"), SCALE],
+        controller_pending: true,
         ..row("apps", "v1", "Deployment", "deployments", "deployment", true)
     },
     Resource {
         short_names: &["rs"],
         categories: &["all"],
         subresources: &[status("ReplicaSet"), SCALE],
+        controller_pending: true,
         ..row("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true)
     },
     Resource {

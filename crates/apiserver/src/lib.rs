@@ -6,6 +6,7 @@ mod bootstrap;
 pub mod cache;
 mod conversion;
 pub mod discovery;
+mod event_ttl;
 mod handlers;
 pub mod objects;
 pub mod pki;
@@ -38,6 +39,8 @@ pub struct Config {
     pub kubernetes_service_ip: IpAddr,
     /// Events kept per resource for watchers resuming from a recent resourceVersion.
     pub watch_cache_size: usize,
+    /// How long Events are kept after their last occurrence.
+    pub event_ttl: std::time::Duration,
 }
 
 /// What every handler shares.
@@ -55,7 +58,9 @@ impl ApiServer {
     ) -> Result<Arc<Self>, capstan_store::StoreError> {
         let cache = WatchCache::start(store.clone(), config.watch_cache_size).await?;
         bootstrap::ensure(&*store, &config).await?;
-        Ok(Arc::new(Self { store, cache, config }))
+        let server = Arc::new(Self { store, cache, config });
+        tokio::spawn(event_ttl::run(server.clone(), server.config.event_ttl));
+        Ok(server)
     }
 
     pub fn cache_for(&self, resource: &Resource) -> ApiResult<&Arc<ResourceCache>> {

@@ -35,6 +35,9 @@ pub struct ServerArgs {
     /// resourceVersion (older ones get 410 Gone and relist).
     #[arg(long, default_value_t = 4096)]
     pub default_watch_cache_size: usize,
+    /// How long Events are kept after they last happened.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub event_ttl: std::time::Duration,
     /// How often store history is compacted (history older than this is dropped).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
@@ -75,6 +78,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         port,
         kubernetes_service_ip,
         watch_cache_size: args.default_watch_cache_size.max(1),
+        event_ttl: args.event_ttl,
     };
     let server =
         ApiServer::start(store.clone(), config).await.context("starting the API server")?;

@@ -343,3 +343,33 @@ fn an_unscheduled_pod_is_deleted_at_once() {
     let gone = kubectl.run(&["get", "pod", "web"]);
     assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
 }
+
+#[test]
+fn events_expire_after_the_event_ttl() {
+    let server =
+        CapstanServer::start(Path::new(env!("CARGO_BIN_EXE_capstan")), &["--event-ttl", "2s"])
+            .expect("capstan server starts");
+    let kubectl = server.kubectl();
+    create(
+        &kubectl,
+        "apiVersion: v1\nkind: Event\nmetadata:\n  name: short-lived\ninvolvedObject:\n  kind: ConfigMap\n  name: x\n  namespace: default\nreason: Tested\nmessage: soon gone\ntype: Normal\n",
+    );
+    assert!(kubectl.ok(&["get", "events"]).contains("Tested"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kubectl.run(&["get", "event", "short-lived"]).success {
+        assert!(Instant::now() < deadline, "the event outlived its TTL");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn kinds_without_a_controller_yet_warn_on_write() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox\n";
+    let out = kubectl.run_with_input(&["create", "-f", "-"], job);
+    assert!(out.success, "{}", out.stderr);
+    assert!(out.stderr.contains("Warning: capstan has no Job controller yet"), "{}", out.stderr);
+    let listed = kubectl.run(&["get", "jobs"]);
+    assert!(!listed.stderr.contains("Warning"), "reads do not warn: {}", listed.stderr);
+}
