@@ -373,3 +373,99 @@ fn kinds_without_a_controller_yet_warn_on_write() {
     let listed = kubectl.run(&["get", "jobs"]);
     assert!(!listed.stderr.contains("Warning"), "reads do not warn: {}", listed.stderr);
 }
+
+const DEPLOYMENT: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: busybox
+";
+
+#[test]
+fn scale_label_annotate_and_merge_or_json_patches() {
+    let server = server();
+    let kubectl = server.kubectl();
+    create(&kubectl, DEPLOYMENT);
+    kubectl.ok(&["scale", "deployment", "web", "--replicas=3"]);
+    kubectl.ok(&["label", "deployment", "web", "tier=front"]);
+    kubectl.ok(&["annotate", "deployment", "web", "note=hi"]);
+    kubectl.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    let get =
+        |path: &str| kubectl.ok(&["get", "deployment", "web", "-o", &format!("jsonpath={path}")]);
+    assert_eq!(get("{.spec.replicas}"), "3");
+    assert_eq!(get("{.metadata.labels.tier}"), "front");
+    assert_eq!(get("{.metadata.annotations.note}"), "hi");
+    assert_eq!(get("{.spec.paused}"), "true");
+    assert_eq!(
+        get("{.metadata.generation}"),
+        "3",
+        "scale and pause changed the spec, labels did not"
+    );
+
+    kubectl.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":5}]"#,
+    ]);
+    assert_eq!(get("{.spec.replicas}"), "5");
+    // A patch that does not apply is refused and changes nothing.
+    let bad = kubectl.run(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/nothing"}]"#,
+    ]);
+    assert!(!bad.success && bad.stderr.contains("does not apply"), "{}", bad.stderr);
+    let typed = kubectl.run(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"replicas":"many"}}"#,
+    ]);
+    assert!(!typed.success, "a patch producing a wrongly typed field is refused");
+    let too_many: Vec<String> = (0..10_001)
+        .map(|_| r#"{"op":"test","path":"/kind","value":"Deployment"}"#.to_owned())
+        .collect();
+    let file = server.data_dir().join("huge-patch.json");
+    std::fs::write(&file, format!("[{}]", too_many.join(","))).unwrap();
+    let huge = kubectl.run(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type",
+        "json",
+        "--patch-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!huge.success && huge.stderr.contains("maximum operations"), "{}", huge.stderr);
+    assert_eq!(get("{.spec.replicas}"), "5");
+}

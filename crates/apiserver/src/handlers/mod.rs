@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use capstan_api::protobuf::{self, DecodeError};
 use capstan_api::{Resource, registry};
 use serde_json::Value;
 
@@ -194,7 +195,9 @@ impl Request {
         negotiate(&self.headers)
     }
 
-    /// The request body as a JSON object; YAML and protobuf bodies are refused with 415.
+    /// The request body as a JSON object. Protobuf bodies (client-go's typed clients send
+    /// them, kubectl's generators among them) become the JSON a JSON client would have sent;
+    /// YAML bodies are refused with 415.
     pub fn json_body(&self) -> ApiResult<Value> {
         let content_type = self
             .headers
@@ -202,11 +205,22 @@ impl Request {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/json");
         let base = content_type.split(';').next().unwrap_or("").trim();
-        if !matches!(base, "application/json" | "") {
-            return Err(ApiError::unsupported_media_type(content_type));
+        match base {
+            "application/json" | "" => serde_json::from_slice(&self.body).map_err(|e| {
+                ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+            }),
+            protobuf::MEDIA_TYPE => protobuf::decode(&self.body).map_err(|e| match e {
+                // Like upstream for custom resources: a kind without a protobuf schema is an
+                // unsupported media type, not a malformed body.
+                DecodeError::UnknownKind { .. } | DecodeError::UnsupportedEncoding(_) => {
+                    let mut error = ApiError::unsupported_media_type(content_type);
+                    error.message = e.to_string();
+                    error
+                }
+                DecodeError::Malformed(_) => ApiError::bad_request(e.to_string()),
+            }),
+            _ => Err(ApiError::unsupported_media_type(content_type)),
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
     }
 
     pub fn user_agent(&self) -> Option<&str> {
@@ -227,6 +241,9 @@ pub async fn dispatch(server: Arc<ApiServer>, request: Request) -> ApiResult<Res
         (&Method::POST, false, None) => write::create(&server, &request).await?,
         (&Method::PUT, true, None | Some("status" | "finalize" | "approval")) => {
             write::update(&server, &request).await?
+        }
+        (&Method::PATCH, true, None | Some("status" | "scale")) => {
+            write::patch(&server, &request).await?
         }
         (&Method::PUT, true, Some("scale")) => {
             subresources::update_scale(&server, &request).await?

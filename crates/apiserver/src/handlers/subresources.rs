@@ -11,7 +11,9 @@ use capstan_store::StoreError;
 use serde_json::{Value, json};
 
 use super::read::scale_of;
-use super::write::{decode, delete_one, delete_options_from, dry_run, encode, with_revision};
+use super::write::{
+    Patch, decode, delete_one, delete_options_from, dry_run, encode, with_revision,
+};
 use super::{Request, value_response};
 use crate::ApiServer;
 use crate::objects::{self, metadata_mut, now_rfc3339};
@@ -69,41 +71,66 @@ fn precondition(body: &Value) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
-/// PUT `…/scale`: sets `spec.replicas` from an autoscaling/v1 Scale.
-pub async fn update_scale(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
-    let body = request.json_body()?;
-    if let Some(kind) = body.get("kind").and_then(Value::as_str)
+/// The replicas an autoscaling/v1 Scale asks for, checked.
+fn wanted_replicas(scale: &Value, name: &str) -> ApiResult<i64> {
+    if let Some(kind) = scale.get("kind").and_then(Value::as_str)
         && kind != "Scale"
     {
         return Err(ApiError::bad_request(format!(
             "the kind in the data ({kind}) does not match the expected kind (Scale)"
         )));
     }
+    match scale["spec"]["replicas"].as_i64() {
+        Some(r) if (0..=i64::from(i32::MAX)).contains(&r) => Ok(r),
+        _ => Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            vec![(
+                "spec.replicas".into(),
+                "FieldValueInvalid".into(),
+                "Invalid value: must be greater than or equal to 0".into(),
+            )],
+        )),
+    }
+}
+
+fn set_replicas(resource: &capstan_api::Resource, object: &mut Value, replicas: i64) {
+    if object["spec"]["replicas"].as_i64() != Some(replicas) {
+        object["spec"]["replicas"] = json!(replicas);
+        if objects::tracks_generation(resource) {
+            let generation = object["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+            metadata_mut(object).insert("generation".into(), json!(generation));
+        }
+    }
+}
+
+/// PUT `…/scale`: sets `spec.replicas` from an autoscaling/v1 Scale.
+pub async fn update_scale(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let body = request.json_body()?;
     let resource = request.target.resource;
     let name = request.target.name.clone().unwrap_or_default();
-    let replicas = match body["spec"]["replicas"].as_i64() {
-        Some(r) if r >= 0 && r <= i64::from(i32::MAX) => r,
-        _ => {
-            return Err(ApiError::invalid(
-                "autoscaling",
-                "Scale",
-                &name,
-                vec![(
-                    "spec.replicas".into(),
-                    "FieldValueInvalid".into(),
-                    "Invalid value: must be greater than or equal to 0".into(),
-                )],
-            ));
-        }
-    };
+    let replicas = wanted_replicas(&body, &name)?;
     let updated = modify(server, request, precondition(&body)?, |object| {
-        if object["spec"]["replicas"].as_i64() != Some(replicas) {
-            object["spec"]["replicas"] = json!(replicas);
-            if objects::tracks_generation(resource) {
-                let generation = object["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
-                metadata_mut(object).insert("generation".into(), json!(generation));
-            }
-        }
+        set_replicas(resource, object, replicas);
+        Ok(())
+    })
+    .await?;
+    Ok(value_response(StatusCode::OK, &scale_of(&updated)))
+}
+
+/// PATCH `…/scale` (what `kubectl scale` sends): the patch applies to the Scale view.
+pub async fn patch_scale(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    patch: &Patch,
+) -> ApiResult<Response> {
+    let resource = request.target.resource;
+    let name = request.target.name.clone().unwrap_or_default();
+    let updated = modify(server, request, None, |object| {
+        let scale = patch.apply(scale_of(object))?;
+        let replicas = wanted_replicas(&scale, &name)?;
+        set_replicas(resource, object, replicas);
         Ok(())
     })
     .await?;

@@ -190,36 +190,107 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
 }
 
 pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
-    let t = &request.target;
-    let resource = t.resource;
-    let name = t.name.clone().unwrap_or_default();
-    let subresource = t.subresource.as_deref();
-    let mut body = request.json_body()?;
-    objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
-    if subresource.is_none() || subresource == Some("status") {
-        crate::typecheck::check(resource, &body)?;
+    let body = request.json_body()?;
+    let precondition = resource_version_of(&body)?;
+    apply_update(server, request, precondition, |_| Ok(body.clone())).await
+}
+
+/// PATCH: JSON merge patch (RFC 7386) or JSON patch (RFC 6902) of the current object, then
+/// the same rules as an update.
+pub async fn patch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let patch = Patch::parse(request)?;
+    if request.target.subresource.as_deref() == Some("scale") {
+        return super::subresources::patch_scale(server, request, &patch).await;
     }
-    let body = to_storage(resource, body);
-    if let Some(body_name) = meta_str(&body, "name")
-        && body_name != name
-    {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
+    // A resourceVersion in a merge patch is a precondition, as upstream treats it.
+    let precondition = match &patch {
+        Patch::Merge(document) => resource_version_of(document)?,
+        Patch::Json(_) => None,
+    };
+    apply_update(server, request, precondition, |old| patch.apply(old.clone())).await
+}
+
+/// A parsed PATCH body.
+pub enum Patch {
+    Merge(Value),
+    Json(json_patch::Patch),
+}
+
+/// Upstream refuses JSON patches with more operations than this.
+const MAX_JSON_PATCH_OPERATIONS: usize = 10_000;
+
+impl Patch {
+    fn parse(request: &Request) -> ApiResult<Self> {
+        let content_type = request
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let base = content_type.split(';').next().unwrap_or("").trim();
+        let document: Value = match base {
+            "application/merge-patch+json" | "application/json-patch+json" => {
+                serde_json::from_slice(&request.body).map_err(|e| {
+                    ApiError::bad_request(format!("the patch is not valid JSON: {e}"))
+                })?
+            }
+            _ => {
+                let mut e = ApiError::unsupported_media_type(content_type);
+                e.message = format!(
+                    "the patch type {base:?} is not supported by this server yet; \
+                     supported: application/merge-patch+json, application/json-patch+json"
+                );
+                return Err(e);
+            }
+        };
+        if base == "application/merge-patch+json" {
+            if !document.is_object() {
+                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+            }
+            return Ok(Self::Merge(document));
+        }
+        if document.as_array().is_some_and(|ops| ops.len() > MAX_JSON_PATCH_OPERATIONS) {
+            return Err(ApiError::too_large(format!(
+                "The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}"
+            )));
+        }
+        serde_json::from_value(document)
+            .map(Self::Json)
+            .map_err(|e| ApiError::bad_request(format!("the JSON patch is malformed: {e}")))
     }
-    if let (Some(ns), Some(body_ns)) = (&t.namespace, meta_str(&body, "namespace"))
-        && ns != body_ns
-    {
-        return Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        ));
+
+    /// The patched document; a patch that does not apply is a 422 and changes nothing.
+    pub fn apply(&self, mut document: Value) -> ApiResult<Value> {
+        match self {
+            Self::Merge(patch) => json_patch::merge(&mut document, patch),
+            Self::Json(patch) => json_patch::patch(&mut document, patch).map_err(|e| {
+                ApiError::unprocessable(format!("the JSON patch does not apply: {e}"))
+            })?,
+        }
+        Ok(document)
     }
-    let precondition = meta_str(&body, "resourceVersion")
+}
+
+fn resource_version_of(body: &Value) -> ApiResult<Option<i64>> {
+    meta_str(body, "resourceVersion")
         .map(|rv| {
             rv.parse::<i64>()
                 .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv:?}")))
         })
-        .transpose()?;
+        .transpose()
+}
+
+/// Validates the body `body_for` makes from the current object and stores the result under
+/// update rules (server-owned metadata, status split, generation, finalizers).
+async fn apply_update(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    precondition: Option<i64>,
+    body_for: impl Fn(&Value) -> ApiResult<Value>,
+) -> ApiResult<Response> {
+    let t = &request.target;
+    let resource = t.resource;
+    let name = t.name.clone().unwrap_or_default();
+    let subresource = t.subresource.as_deref();
     let key = resource.key(t.namespace.as_deref(), &name);
     let store_error = |e| from_store(e, resource.group, resource.plural, &name);
     // Optimistic concurrency: retry on a lost race only when the client gave no resourceVersion.
@@ -232,6 +303,27 @@ pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
             .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, &name))?;
         if precondition.is_some_and(|rv| rv != current.mod_revision) {
             return Err(ApiError::stale(resource.group, resource.plural, &name));
+        }
+        let old = decode(&current)?;
+        let mut body = body_for(&from_storage(resource, old.clone()))?;
+        objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
+        if subresource.is_none() || subresource == Some("status") {
+            crate::typecheck::check(resource, &body)?;
+        }
+        let body = to_storage(resource, body);
+        if let Some(body_name) = meta_str(&body, "name")
+            && body_name != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        if let (Some(ns), Some(body_ns)) = (&t.namespace, meta_str(&body, "namespace"))
+            && ns != body_ns
+        {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         let old = decode(&current)?;
         let mut new = merge_update(resource, &old, body.clone(), subresource);
