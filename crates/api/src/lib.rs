@@ -1,9 +1,10 @@
 //! The Kubernetes API as data and pure functions: which resources exist and how they are
 //! served (registry), how they print (tables), how they are selected (selectors, fields), and
-//! how they are described (OpenAPI).
+//! how they are described (OpenAPI), and how their protobuf bodies read as JSON.
 
 pub mod fields;
 pub mod openapi;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod table;
