@@ -75,6 +75,14 @@ pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError
     }
     let ip = config.advertise_address.to_string();
     let family = if config.advertise_address.is_ipv4() { "IPv4" } else { "IPv6" };
+    // The `kubernetes` Service's address is reserved like any other allocation.
+    let first = config.service_range.first();
+    let _ = store
+        .create(
+            &format!("/registry/ipallocations/{first}"),
+            "{\"owner\":\"default/kubernetes\"}".into(),
+        )
+        .await;
     let service = object(
         "v1",
         "Service",
@@ -84,8 +92,8 @@ pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError
             "metadata": {"labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {
                 "type": "ClusterIP",
-                "clusterIP": config.kubernetes_service_ip.to_string(),
-                "clusterIPs": [config.kubernetes_service_ip.to_string()],
+                "clusterIP": config.service_range.first().to_string(),
+                "clusterIPs": [config.service_range.first().to_string()],
                 "ipFamilies": [family],
                 "ipFamilyPolicy": "SingleStack",
                 "internalTrafficPolicy": "Cluster",

@@ -12,6 +12,7 @@ pub mod objects;
 pub mod pki;
 mod routes;
 mod serve;
+pub mod services;
 pub mod status;
 mod typecheck;
 
@@ -35,8 +36,8 @@ pub struct Config {
     /// The address clients (and the `default/kubernetes` Endpoints) are told to use.
     pub advertise_address: IpAddr,
     pub port: u16,
-    /// The first address of the service range: the `kubernetes` Service's ClusterIP.
-    pub kubernetes_service_ip: IpAddr,
+    /// Where Service ClusterIPs come from; its first address is the `kubernetes` Service's.
+    pub service_range: services::ServiceRange,
     /// Events kept per resource for watchers resuming from a recent resourceVersion.
     pub watch_cache_size: usize,
     /// How long Events are kept after their last occurrence.

@@ -469,3 +469,49 @@ fn scale_label_annotate_and_merge_or_json_patches() {
     assert!(!huge.success && huge.stderr.contains("maximum operations"), "{}", huge.stderr);
     assert_eq!(get("{.spec.replicas}"), "5");
 }
+
+#[test]
+fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let service = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{extra}  selector:\n    app: web\n  ports:\n  - port: 80\n"
+        )
+    };
+    create(&kubectl, &service("a", ""));
+    create(&kubectl, &service("b", "  type: NodePort\n"));
+    create(&kubectl, &service("headless", "  clusterIP: None\n"));
+    let ip = |name: &str| kubectl.ok(&["get", "service", name, "-o", "jsonpath={.spec.clusterIP}"]);
+    let (a, b) = (ip("a"), ip("b"));
+    assert!(a.starts_with("10.43.") && b.starts_with("10.43.") && a != b, "{a} {b}");
+    assert_ne!(a, "10.43.0.1", "the kubernetes Service keeps its address");
+    assert_eq!(ip("headless"), "None");
+    let node_port: u16 = kubectl
+        .ok(&["get", "service", "b", "-o", "jsonpath={.spec.ports[0].nodePort}"])
+        .parse()
+        .unwrap();
+    assert!((30000..=32767).contains(&node_port));
+    // Asking for a taken address fails; after a delete it can be had.
+    let taken = kubectl
+        .run_with_input(&["create", "-f", "-"], &service("c", &format!("  clusterIP: {a}\n")));
+    assert!(!taken.success && taken.stderr.contains("already allocated"), "{}", taken.stderr);
+    kubectl.ok(&["delete", "service", "a"]);
+    create(&kubectl, &service("c", &format!("  clusterIP: {a}\n")));
+    assert_eq!(ip("c"), a);
+    let outside =
+        kubectl.run_with_input(&["create", "-f", "-"], &service("d", "  clusterIP: 192.168.1.1\n"));
+    assert!(
+        !outside.success && outside.stderr.contains("not in the valid range"),
+        "{}",
+        outside.stderr
+    );
+    // Replacing a Service without its clusterIP keeps the address.
+    let json = kubectl.ok(&["get", "service", "c", "-o", "json"]);
+    let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["spec"].as_object_mut().unwrap().remove("clusterIP");
+    value["spec"].as_object_mut().unwrap().remove("clusterIPs");
+    let out = kubectl.run_with_input(&["replace", "-f", "-"], &value.to_string());
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(ip("c"), a);
+}

@@ -180,12 +180,15 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     if dry_run(request)? {
         return Ok(value_response(StatusCode::CREATED, &from_storage(resource, object)));
     }
+    if resource.kind == "Service" {
+        crate::services::allocate(&*server.store, server.config.service_range, &mut object).await?;
+    }
     let key = resource.key(namespace.as_deref(), &name);
-    let kv = server
-        .store
-        .create(&key, encode(&object)?)
-        .await
-        .map_err(|e| from_store(e, resource.group, resource.plural, &name))?;
+    let created = server.store.create(&key, encode(&object)?).await;
+    if created.is_err() && resource.kind == "Service" {
+        crate::services::release(&*server.store, &object).await;
+    }
+    let kv = created.map_err(|e| from_store(e, resource.group, resource.plural, &name))?;
     Ok(value_response(StatusCode::CREATED, &from_storage(resource, with_revision(object, &kv))))
 }
 
@@ -326,6 +329,10 @@ async fn apply_update(
             ));
         }
         let old = decode(&current)?;
+        let mut body = body;
+        if resource.kind == "Service" && subresource.is_none() {
+            crate::services::keep_allocations(&old, &mut body)?;
+        }
         let mut new = merge_update(resource, &old, body.clone(), subresource);
         if new == old {
             // A no-op update writes nothing and keeps the resourceVersion.
@@ -343,10 +350,13 @@ async fn apply_update(
         }
         if finalized(resource, &new) {
             return match server.store.delete(&key, Some(current.mod_revision)).await {
-                Ok(kv) => Ok(value_response(
-                    StatusCode::OK,
-                    &from_storage(resource, with_revision(new, &kv)),
-                )),
+                Ok(kv) => {
+                    released(server, resource, &new).await;
+                    Ok(value_response(
+                        StatusCode::OK,
+                        &from_storage(resource, with_revision(new, &kv)),
+                    ))
+                }
                 Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
                 Err(e) => Err(store_error(e)),
             };
@@ -361,6 +371,13 @@ async fn apply_update(
             Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
             Err(e) => return Err(store_error(e)),
         }
+    }
+}
+
+/// Frees what a deleted object held outside itself (a Service's addresses).
+async fn released(server: &Arc<ApiServer>, resource: &Resource, object: &Value) {
+    if resource.kind == "Service" {
+        crate::services::release(&*server.store, object).await;
     }
 }
 
@@ -557,7 +574,13 @@ pub(super) async fn delete_one(
         let result = if finalized(resource, &object)
             || (object == before && before["metadata"].get("deletionTimestamp").is_none())
         {
-            server.store.delete(key, Some(current.mod_revision)).await.map(|_| object)
+            match server.store.delete(key, Some(current.mod_revision)).await {
+                Ok(_) => {
+                    released(server, resource, &object).await;
+                    Ok(object)
+                }
+                Err(e) => Err(e),
+            }
         } else if object == before {
             // Already being deleted and nothing to change.
             return Ok(object);
