@@ -515,3 +515,26 @@ fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
     assert!(out.success, "{}", out.stderr);
     assert_eq!(ip("c"), a);
 }
+
+#[test]
+fn unknown_fields_fail_strict_validation_and_warn_otherwise() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let typo = CONFIGMAP.replace("\ndata:", "\ndataa:\n  x: y\ndata:");
+    let strict = kubectl.run_with_input(&["create", "-f", "-"], &typo);
+    assert!(!strict.success, "kubectl validates strictly by default");
+    assert!(strict.stderr.contains("unknown field \"dataa\""), "{}", strict.stderr);
+    let warn = kubectl.run_with_input(&["create", "--validate=warn", "-f", "-"], &typo);
+    assert!(warn.success, "{}", warn.stderr);
+    assert!(warn.stderr.contains("unknown field \"dataa\""), "{}", warn.stderr);
+    let stored = kubectl.ok(&["get", "configmap", "settings", "-o", "json"]);
+    assert!(!stored.contains("dataa"), "unknown fields are dropped: {stored}");
+    let update =
+        kubectl.run_with_input(&["replace", "-f", "-"], &typo.replace("color: blue", "color: red"));
+    assert!(!update.success && update.stderr.contains("unknown field"), "{}", update.stderr);
+    let ignore = kubectl.run_with_input(
+        &["replace", "--validate=false", "-f", "-"],
+        &typo.replace("color: blue", "color: red"),
+    );
+    assert!(ignore.success && !ignore.stderr.contains("unknown field"), "{}", ignore.stderr);
+}

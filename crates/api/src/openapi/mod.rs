@@ -13,8 +13,11 @@ mod definitions;
 mod gnostic;
 mod params;
 mod paths;
+mod schema;
 mod v2;
 mod v3;
+
+pub use schema::prune_unknown_fields;
 
 #[cfg(test)]
 mod tests;

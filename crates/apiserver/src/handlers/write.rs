@@ -105,6 +105,7 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     let resource = t.resource;
     let mut object = request.json_body()?;
     objects::check_type(resource, &mut object, resource.kind, &resource.api_version())?;
+    let warnings = field_validation(request, resource, &mut object)?;
     crate::typecheck::check(resource, &object)?;
     let mut object = to_storage(resource, object);
     let namespace = if resource.namespaced {
@@ -178,7 +179,8 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     );
 
     if dry_run(request)? {
-        return Ok(value_response(StatusCode::CREATED, &from_storage(resource, object)));
+        let response = value_response(StatusCode::CREATED, &from_storage(resource, object));
+        return Ok(with_warnings(response, &warnings));
     }
     if resource.kind == "Service" {
         crate::services::allocate(&*server.store, server.config.service_range, &mut object).await?;
@@ -189,7 +191,9 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
         crate::services::release(&*server.store, &object).await;
     }
     let kv = created.map_err(|e| from_store(e, resource.group, resource.plural, &name))?;
-    Ok(value_response(StatusCode::CREATED, &from_storage(resource, with_revision(object, &kv))))
+    let response =
+        value_response(StatusCode::CREATED, &from_storage(resource, with_revision(object, &kv)));
+    Ok(with_warnings(response, &warnings))
 }
 
 pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
@@ -273,6 +277,39 @@ impl Patch {
     }
 }
 
+/// `fieldValidation`: unknown fields are refused (Strict, what kubectl sends), reported as
+/// warnings (Warn, the default) or silently dropped (Ignore); stored objects never keep them.
+fn field_validation(
+    request: &Request,
+    resource: &Resource,
+    object: &mut Value,
+) -> ApiResult<Vec<String>> {
+    let unknown = capstan_api::openapi::prune_unknown_fields(resource, object);
+    let messages = unknown.iter().map(|path| format!("unknown field \"{path}\""));
+    match request.params.get("fieldValidation").unwrap_or("Warn") {
+        "Strict" if !unknown.is_empty() => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            messages.collect::<Vec<_>>().join(", ")
+        ))),
+        "Strict" | "Ignore" => Ok(Vec::new()),
+        "Warn" => Ok(messages.collect()),
+        other => Err(ApiError::bad_request(format!(
+            "fieldValidation: unsupported value {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+        ))),
+    }
+}
+
+/// Adds one `Warning` header per message, as upstream does.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for warning in warnings {
+        let text = format!("299 - {:?}", warning);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
+            response.headers_mut().append(axum::http::header::WARNING, value);
+        }
+    }
+    response
+}
+
 fn resource_version_of(body: &Value) -> ApiResult<Option<i64>> {
     meta_str(body, "resourceVersion")
         .map(|rv| {
@@ -289,6 +326,19 @@ async fn apply_update(
     request: &Request,
     precondition: Option<i64>,
     body_for: impl Fn(&Value) -> ApiResult<Value>,
+) -> ApiResult<Response> {
+    let mut warnings = Vec::new();
+    let response =
+        update_with_retries(server, request, precondition, body_for, &mut warnings).await?;
+    Ok(with_warnings(response, &warnings))
+}
+
+async fn update_with_retries(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    precondition: Option<i64>,
+    body_for: impl Fn(&Value) -> ApiResult<Value>,
+    warnings: &mut Vec<String>,
 ) -> ApiResult<Response> {
     let t = &request.target;
     let resource = t.resource;
@@ -310,6 +360,7 @@ async fn apply_update(
         let old = decode(&current)?;
         let mut body = body_for(&from_storage(resource, old.clone()))?;
         objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
+        *warnings = field_validation(request, resource, &mut body)?;
         if subresource.is_none() || subresource == Some("status") {
             crate::typecheck::check(resource, &body)?;
         }
