@@ -43,7 +43,11 @@ impl CachedObject {
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
         let labels = metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
-        let bytes = Bytes::from(serde_json::to_vec(&object).ok()?);
+        // Sized for the stored value plus the resourceVersion, so no doubled buffer is kept.
+        let mut buffer = Vec::with_capacity(kv.value.len() + 40);
+        serde_json::to_writer(&mut buffer, &object).ok()?;
+        buffer.shrink_to_fit();
+        let bytes = Bytes::from(buffer);
         Some(Self {
             key: kv.key.clone(),
             namespace,

@@ -97,6 +97,35 @@ async fn openapi_v3(axum::extract::Path(path): axum::extract::Path<String>, uri:
     response
 }
 
+/// Bodies are drained up to this size before a 413, so an HTTP/1.1 client that is still
+/// sending reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The request body, refused with 413 over `MAX_BODY_BYTES`.
+async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut collected = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len();
+        if seen <= MAX_BODY_BYTES {
+            collected.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::too_large(format!(
+            "the request body is over the {MAX_BODY_BYTES}-byte limit"
+        )));
+    }
+    Ok(collected.freeze())
+}
+
 /// Discovery documents, then resource requests.
 async fn api(
     State(server): State<Arc<ApiServer>>,
@@ -160,9 +189,7 @@ async fn serve_api(
     if legacy_watch {
         params = Params::parse(Some(&format!("{}&watch=true", uri.query().unwrap_or(""))));
     }
-    let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::too_large(format!("the request body is over the {MAX_BODY_BYTES}-byte limit"))
-    })?;
+    let body = read_body(body).await?;
     let request = handlers::Request { method, target, params, headers, body };
     handlers::dispatch(server, request).await
 }

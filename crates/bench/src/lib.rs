@@ -1,6 +1,7 @@
 //! Benchmark scenarios behind `capstan bench`. Each prints one JSON object per result line, with
 //! figures whose names carry their unit (`writes_per_sec`, `p50_ms`, `rss_mb`, …).
 
+mod api;
 mod report;
 mod store;
 
@@ -8,12 +9,16 @@ pub use report::{Latencies, rss_mb};
 
 #[derive(clap::Subcommand)]
 pub enum Scenario {
+    /// A `capstan server` child driven by kube-rs: memory idle and loaded, concurrent creates,
+    /// full lists, and watch delivery latency to many watchers.
+    Api(api::ApiBench),
     /// Acknowledged writes (creates of ~1 KiB values) against a store backend.
     Store(store::StoreBench),
 }
 
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     match scenario {
+        Scenario::Api(args) => api::run(args).await,
         Scenario::Store(args) => store::run(args).await,
     }
 }

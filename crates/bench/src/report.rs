@@ -15,6 +15,11 @@ impl Latencies {
         self.0.extend(other.0);
     }
 
+    /// How many operations were recorded.
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
+
     /// The `q`-quantile (0..=1) in milliseconds, nearest-rank.
     pub fn percentile_ms(&mut self, q: f64) -> f64 {
         if self.0.is_empty() {
@@ -33,7 +38,16 @@ pub fn round(x: f64) -> f64 {
 
 /// This process's resident memory in MiB (VmRSS), or 0 where /proc is missing.
 pub fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_mb_in("/proc/self/status")
+}
+
+/// Another process's resident memory in MiB (VmRSS), or 0 where /proc is missing.
+pub fn process_rss_mb(pid: u32) -> f64 {
+    rss_mb_in(&format!("/proc/{pid}/status"))
+}
+
+fn rss_mb_in(status_file: &str) -> f64 {
+    std::fs::read_to_string(status_file)
         .ok()
         .and_then(|status| {
             let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -59,5 +73,11 @@ mod tests {
         assert_eq!(l.percentile_ms(0.5), 50.0);
         assert_eq!(l.percentile_ms(0.99), 99.0);
         assert_eq!(Latencies::default().percentile_ms(0.5), 0.0);
+    }
+
+    #[test]
+    fn another_process_rss_is_read_from_proc() {
+        assert!(process_rss_mb(std::process::id()) > 0.0);
+        assert_eq!(process_rss_mb(u32::MAX), 0.0);
     }
 }

@@ -66,6 +66,11 @@ impl CapstanServer {
         &self.url
     }
 
+    /// The server's process id, e.g. to read its memory from `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
