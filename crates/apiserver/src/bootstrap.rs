@@ -72,6 +72,9 @@ pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError
             }),
         );
         create_if_missing(store, "", "namespaces", namespace).await?;
+        // Pods need their namespace's `default` account; these exist before any controller runs.
+        let account = object("v1", "ServiceAccount", "default", Some(ns), json!({}));
+        create_if_missing(store, "", "serviceaccounts", account).await?;
     }
     let ip = config.advertise_address.to_string();
     let family = if config.advertise_address.is_ipv4() { "IPv4" } else { "IPv6" };

@@ -1,6 +1,7 @@
 //! The Kubernetes API server: TLS serving with client-certificate and token authentication,
 //! discovery, a watch cache over the store, and REST handlers driven by the resource registry.
 
+pub mod admission;
 pub mod auth;
 mod bootstrap;
 pub mod cache;
@@ -42,6 +43,7 @@ pub struct Config {
     pub watch_cache_size: usize,
     /// How long Events are kept after their last occurrence.
     pub event_ttl: std::time::Duration,
+    pub admission: admission::AdmissionConfig,
 }
 
 /// What every handler shares.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use capstan_apiserver::admission::AdmissionConfig;
 use capstan_apiserver::services::ServiceRange;
 use capstan_apiserver::{ApiServer, Config, Pki, ServingNames};
 use capstan_store::{Compactor, Datastore, Store};
@@ -36,6 +37,12 @@ pub struct ServerArgs {
     /// resourceVersion (older ones get 410 Gone and relist).
     #[arg(long, default_value_t = 4096)]
     pub default_watch_cache_size: usize,
+    /// Seconds pods tolerate a not-ready node (added to pods without such a toleration).
+    #[arg(long, default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+    /// Seconds pods tolerate an unreachable node (added to pods without such a toleration).
+    #[arg(long, default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
     /// How long Events are kept after they last happened.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub event_ttl: std::time::Duration,
@@ -86,6 +93,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         service_range,
         watch_cache_size: args.default_watch_cache_size.max(1),
         event_ttl: args.event_ttl,
+        admission: AdmissionConfig {
+            not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
+            unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
+        },
     };
     let server =
         ApiServer::start(store.clone(), config).await.context("starting the API server")?;
@@ -100,7 +111,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let compactor =
         tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown_signal()));
     // Controllers are API clients of this server, over loopback with the admin credentials.
-    let controllers = tokio::spawn(capstan_controllers::run(loopback_client(&kubeconfig).await?));
+    let controllers = tokio::spawn(capstan_controllers::run(
+        loopback_client(&kubeconfig).await?,
+        pki.ca_cert.clone(),
+    ));
     capstan_apiserver::serve(server, &pki, listener, shutdown_signal()).await?;
     compactor.abort();
     controllers.abort();

@@ -2,8 +2,10 @@
 //! any other client, so each can run inside `capstan server` or on its own.
 
 pub mod namespace;
+pub mod serviceaccount;
 
-/// Runs every controller until the task running it is dropped.
-pub async fn run(client: kube::Client) {
-    namespace::run(client).await;
+/// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
+/// root CA publisher hands to every namespace.
+pub async fn run(client: kube::Client, ca_pem: String) {
+    tokio::join!(namespace::run(client.clone()), serviceaccount::run(client, ca_pem));
 }

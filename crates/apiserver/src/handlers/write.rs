@@ -170,6 +170,7 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
         meta.remove("generation");
     }
     objects::prepare_for_create(resource, &mut object);
+    crate::admission::admit_create(server, resource, &mut object).await?;
     objects::record_managed_fields(
         &mut object,
         &manager(request),

@@ -1,0 +1,67 @@
+//! Admission: the plugins that may change or refuse an object after decoding and before it is
+//! stored, in upstream's order. Each plugin is a small module with one `admit` function.
+
+mod priority;
+mod service_account;
+mod toleration_seconds;
+
+use std::sync::Arc;
+
+use capstan_api::Resource;
+use serde_json::Value;
+
+use crate::ApiServer;
+use crate::cache::CachedObject;
+use crate::status::ApiResult;
+
+/// Settings of the admission plugins that have flags.
+#[derive(Clone, Copy, Debug)]
+pub struct AdmissionConfig {
+    /// `--default-not-ready-toleration-seconds`.
+    pub not_ready_toleration_seconds: i64,
+    /// `--default-unreachable-toleration-seconds`.
+    pub unreachable_toleration_seconds: i64,
+}
+
+impl Default for AdmissionConfig {
+    fn default() -> Self {
+        Self { not_ready_toleration_seconds: 300, unreachable_toleration_seconds: 300 }
+    }
+}
+
+/// Admits a new object (NamespaceLifecycle runs earlier, in the create handler).
+pub async fn admit_create(
+    server: &Arc<ApiServer>,
+    resource: &Resource,
+    object: &mut Value,
+) -> ApiResult<()> {
+    if resource.group.is_empty() && resource.kind == "Pod" {
+        service_account::admit(server, object).await?;
+        priority::admit(server, object).await?;
+        toleration_seconds::admit(&server.config.admission, object);
+    }
+    if resource.group == "scheduling.k8s.io" && resource.kind == "PriorityClass" {
+        priority::admit_class(server, object).await?;
+    }
+    Ok(())
+}
+
+/// A cached object of a resource, read after the cache has caught up with the store.
+async fn lookup(
+    server: &Arc<ApiServer>,
+    group: &str,
+    plural: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> ApiResult<Option<Arc<CachedObject>>> {
+    let resource =
+        capstan_api::registry::find(group, "v1", plural).expect("admission looks up served kinds");
+    let cache = server.cache_for(resource)?;
+    let key = resource.key(namespace, name);
+    if let Some(found) = cache.get(&key) {
+        return Ok(Some(found));
+    }
+    // Created a moment ago? Catch up before saying it does not exist.
+    server.cache.sync().await.map_err(|e| crate::status::ApiError::timeout(e.to_string()))?;
+    Ok(cache.get(&key))
+}
