@@ -5,6 +5,8 @@
 pub mod fields;
 pub mod openapi;
 pub mod protobuf;
+pub mod quantity;
+pub mod quota;
 pub mod registry;
 pub mod selector;
 pub mod table;

@@ -132,3 +132,48 @@ fn only_one_priority_class_may_be_the_global_default() {
         "first 1000"
     );
 }
+
+#[test]
+fn resource_quota_refuses_what_would_exceed_it() {
+    let server = start(&[]);
+    let kubectl = server.kubectl();
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: small\nspec:\n  hard:\n    pods: \"1\"\n    configmaps: \"3\"\n";
+    assert!(create(&kubectl, quota).success);
+    assert!(create(&kubectl, POD).success);
+    let second = create(&kubectl, &POD.replace("name: p\n", "name: p2\n"));
+    assert!(!second.success, "the second pod exceeds the quota");
+    assert!(
+        second.stderr.contains("pods \"p2\" is forbidden: exceeded quota: small, requested: pods=1, used: pods=1, limited: pods=1"),
+        "{}",
+        second.stderr
+    );
+    assert!(second.stderr.contains("Forbidden"), "{}", second.stderr);
+    // Once the first pod is gone there is room again.
+    kubectl.ok(&["delete", "pod", "p"]);
+    assert!(create(&kubectl, &POD.replace("name: p\n", "name: p2\n")).success);
+    let compute = "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: compute\nspec:\n  hard:\n    requests.cpu: \"1\"\n";
+    assert!(create(&kubectl, compute).success);
+    let bare = create(&kubectl, &POD.replace("name: p\n", "name: p3\n"));
+    assert!(!bare.success && bare.stderr.contains("must specify requests.cpu"), "{}", bare.stderr);
+}
+
+#[test]
+fn limit_ranges_default_and_bound_container_resources() {
+    let server = start(&[]);
+    let kubectl = server.kubectl();
+    let range = "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: bounds\nspec:\n  limits:\n  - type: Container\n    default:\n      cpu: 500m\n    defaultRequest:\n      cpu: 100m\n    max:\n      cpu: \"1\"\n";
+    assert!(create(&kubectl, range).success);
+    assert!(create(&kubectl, POD).success);
+    let resources = kubectl.ok(&["get", "pod", "p", "-o", "jsonpath={.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.limits.cpu}"]);
+    assert_eq!(resources, "100m 500m");
+    let greedy = POD.replace("name: p\n", "name: big\n").replace(
+        "image: busybox\n",
+        "image: busybox\n    resources:\n      limits:\n        cpu: \"2\"\n",
+    );
+    let out = create(&kubectl, &greedy);
+    assert!(
+        !out.success && out.stderr.contains("maximum cpu usage per Container is 1, but limit is 2"),
+        "{}",
+        out.stderr
+    );
+}

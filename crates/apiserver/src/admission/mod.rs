@@ -1,7 +1,9 @@
 //! Admission: the plugins that may change or refuse an object after decoding and before it is
 //! stored, in upstream's order. Each plugin is a small module with one `admit` function.
 
+mod limit_ranger;
 mod priority;
+mod resource_quota;
 mod service_account;
 mod toleration_seconds;
 
@@ -35,13 +37,33 @@ pub async fn admit_create(
     resource: &Resource,
     object: &mut Value,
 ) -> ApiResult<()> {
+    admit_in_order(server, resource, object).await.map_err(|mut e| {
+        // Upstream names the refused object: `pods "web" is forbidden: …`.
+        if e.code == axum::http::StatusCode::FORBIDDEN {
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let what = crate::status::qualified(resource.group, resource.plural);
+            e.message = format!("{what} \"{name}\" is forbidden: {}", e.message);
+        }
+        e
+    })
+}
+
+async fn admit_in_order(
+    server: &Arc<ApiServer>,
+    resource: &Resource,
+    object: &mut Value,
+) -> ApiResult<()> {
     if resource.group.is_empty() && resource.kind == "Pod" {
+        limit_ranger::admit(server, object)?;
         service_account::admit(server, object).await?;
         priority::admit(server, object).await?;
         toleration_seconds::admit(&server.config.admission, object);
     }
     if resource.group == "scheduling.k8s.io" && resource.kind == "PriorityClass" {
         priority::admit_class(server, object).await?;
+    }
+    if resource.namespaced {
+        resource_quota::admit(server, resource, object).await?;
     }
     Ok(())
 }
