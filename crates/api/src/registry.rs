@@ -240,7 +240,6 @@ pub static RESOURCES: &[Resource] = &[
     Resource {
         short_names: &["quota"],
         subresources: &[status("ResourceQuota")],
-        controller_pending: true,
         ..row("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", true)
     },
     Resource {

@@ -148,6 +148,16 @@ fn resource_quota_refuses_what_would_exceed_it() {
         second.stderr
     );
     assert!(second.stderr.contains("Forbidden"), "{}", second.stderr);
+    // The quota controller reports the usage.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kubectl.ok(&["get", "resourcequota", "small", "-o", "jsonpath={.status.used.pods}"])
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "quota status shows the pod");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let described = kubectl.ok(&["describe", "resourcequota", "small"]);
+    assert!(described.contains("pods") && described.contains("configmaps"), "{described}");
     // Once the first pod is gone there is room again.
     kubectl.ok(&["delete", "pod", "p"]);
     assert!(create(&kubectl, &POD.replace("name: p\n", "name: p2\n")).success);

@@ -2,10 +2,15 @@
 //! any other client, so each can run inside `capstan server` or on its own.
 
 pub mod namespace;
+pub mod resourcequota;
 pub mod serviceaccount;
 
 /// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
 /// root CA publisher hands to every namespace.
 pub async fn run(client: kube::Client, ca_pem: String) {
-    tokio::join!(namespace::run(client.clone()), serviceaccount::run(client, ca_pem));
+    tokio::join!(
+        namespace::run(client.clone()),
+        resourcequota::run(client.clone()),
+        serviceaccount::run(client, ca_pem)
+    );
 }
