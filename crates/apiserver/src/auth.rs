@@ -9,7 +9,9 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::ApiServer;
 use crate::status::ApiError;
+use crate::tokens::ISSUER;
 
 /// Who is calling.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,9 +39,50 @@ impl Identity {
     }
 }
 
-/// Bearer tokens the server accepts.
-#[derive(Default)]
-pub struct Tokens(pub HashMap<String, Identity>);
+/// What authentication checks bearer tokens against.
+pub struct Authenticator {
+    /// Static tokens (the agent join token).
+    pub tokens: HashMap<String, Identity>,
+    /// Service-account tokens are checked against the live accounts and bound objects.
+    pub server: Arc<ApiServer>,
+}
+
+impl Authenticator {
+    async fn token_identity(&self, token: &str) -> Option<Identity> {
+        if let Some(identity) = self.tokens.get(token) {
+            return Some(identity.clone());
+        }
+        let claims = self.server.tokens.verify(token, ISSUER)?;
+        let k8s = &claims["kubernetes.io"];
+        let namespace = k8s["namespace"].as_str()?;
+        let account = k8s["serviceaccount"]["name"].as_str()?;
+        // A token outlives nothing it is bound to: the account, and any pod or secret.
+        let mut bound = vec![("serviceaccounts", account, k8s["serviceaccount"]["uid"].as_str()?)];
+        for (plural, field) in [("pods", "pod"), ("secrets", "secret")] {
+            if let (Some(name), Some(uid)) =
+                (k8s[field]["name"].as_str(), k8s[field]["uid"].as_str())
+            {
+                bound.push((plural, name, uid));
+            }
+        }
+        for (plural, name, uid) in bound {
+            let resource = capstan_api::registry::find("", "v1", plural)?;
+            let object =
+                self.server.cache_for(resource).ok()?.get(&resource.key(Some(namespace), name))?;
+            if object.value()["metadata"]["uid"] != uid {
+                return None;
+            }
+        }
+        Some(Identity {
+            user: format!("system:serviceaccount:{namespace}:{account}"),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".into(),
+            ],
+        })
+    }
+}
 
 /// Paths anyone may read, like upstream's system:public-info-viewer.
 fn is_public(path: &str) -> bool {
@@ -50,17 +93,21 @@ fn is_public(path: &str) -> bool {
 }
 
 pub async fn authenticate(
-    State(tokens): State<Arc<Tokens>>,
+    State(authenticator): State<Arc<Authenticator>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let from_cert = request.extensions().get::<PeerCertificate>().and_then(|p| p.0.clone());
-    let from_token = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|token| tokens.0.get(token.trim()).cloned());
+        .map(|token| token.trim().to_owned());
+    let from_token = match bearer {
+        Some(token) => Some(authenticator.token_identity(&token).await),
+        None => None,
+    };
     let identity = match (from_token, from_cert) {
         // A token that is presented must be valid, whatever certificate came with it.
         (Some(None), _) => return ApiError::unauthorized().into_response(),

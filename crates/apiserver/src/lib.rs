@@ -15,6 +15,7 @@ mod routes;
 mod serve;
 pub mod services;
 pub mod status;
+pub mod tokens;
 mod typecheck;
 
 use std::net::IpAddr;
@@ -51,6 +52,8 @@ pub struct ApiServer {
     pub store: Arc<dyn Store>,
     pub cache: Arc<WatchCache>,
     pub config: Config,
+    /// Signs and checks service-account tokens.
+    pub tokens: tokens::TokenIssuer,
 }
 
 impl ApiServer {
@@ -61,7 +64,9 @@ impl ApiServer {
     ) -> Result<Arc<Self>, capstan_store::StoreError> {
         let cache = WatchCache::start(store.clone(), config.watch_cache_size).await?;
         bootstrap::ensure(&*store, &config).await?;
-        let server = Arc::new(Self { store, cache, config });
+        let tokens = tokens::TokenIssuer::load_or_create(&config.data_dir)
+            .map_err(|e| capstan_store::StoreError::Internal(e.to_string()))?;
+        let server = Arc::new(Self { store, cache, config, tokens });
         tokio::spawn(event_ttl::run(server.clone(), server.config.event_ttl));
         Ok(server)
     }

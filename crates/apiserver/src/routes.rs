@@ -11,23 +11,48 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::ApiServer;
-use crate::auth::{Identity, Tokens, authenticate};
+use crate::auth::{Authenticator, Identity, authenticate};
 use crate::discovery;
 use crate::handlers::{self, MAX_BODY_BYTES, Params, value_response};
 use crate::status::ApiError;
 
-pub fn router(server: Arc<ApiServer>, tokens: Arc<Tokens>) -> Router {
+pub fn router(server: Arc<ApiServer>, authenticator: Arc<Authenticator>) -> Router {
     Router::new()
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
         .route("/version", get(version))
+        .route("/.well-known/openid-configuration", get(openid_configuration))
+        .route("/openid/v1/jwks", get(jwks))
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_v3_index))
         .route("/openapi/v3/{*path}", get(openapi_v3))
         .fallback(api)
         .with_state(server)
-        .layer(axum::middleware::from_fn_with_state(tokens, authenticate))
+        .layer(axum::middleware::from_fn_with_state(authenticator, authenticate))
+}
+
+/// OIDC discovery for service-account token verifiers.
+async fn openid_configuration(State(server): State<Arc<ApiServer>>) -> Response {
+    let jwks_uri = format!("{}/openid/v1/jwks", server.url());
+    value_response(
+        StatusCode::OK,
+        &json!({
+            "issuer": crate::tokens::ISSUER,
+            "jwks_uri": jwks_uri,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+        }),
+    )
+}
+
+async fn jwks(State(server): State<Arc<ApiServer>>) -> Response {
+    let mut response = value_response(StatusCode::OK, &server.tokens.jwks());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    response
 }
 
 async fn ok() -> &'static str {

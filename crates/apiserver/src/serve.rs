@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower_service::Service;
 
-use crate::auth::{Identity, PeerCertificate, Tokens};
+use crate::auth::{Authenticator, Identity, PeerCertificate};
 use crate::{ApiServer, Pki, routes};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,15 +63,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(pki)?));
-    let mut tokens = Tokens::default();
-    tokens.0.insert(
-        pki.agent_token.clone(),
-        Identity {
-            user: "capstan:agent".into(),
-            groups: vec!["system:nodes".into(), "system:authenticated".into()],
-        },
-    );
-    let router = routes::router(server, Arc::new(tokens));
+    let agent = Identity {
+        user: "capstan:agent".into(),
+        groups: vec!["system:nodes".into(), "system:authenticated".into()],
+    };
+    let authenticator =
+        Authenticator { tokens: [(pki.agent_token.clone(), agent)].into(), server: server.clone() };
+    let router = routes::router(server, Arc::new(authenticator));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {

@@ -260,3 +260,80 @@ async fn scale_binding_and_eviction_subresources() {
     pods.evict("loose", &kube::api::EvictParams::default()).await.unwrap();
     assert!(pods.get_opt("loose").await.unwrap().is_none());
 }
+
+/// A client that authenticates with `token` only (no client certificate).
+async fn token_client(server: &CapstanServer, token: &str) -> kube::Client {
+    let mut kubeconfig = Kubeconfig::read_from(server.kubeconfig()).unwrap();
+    for user in &mut kubeconfig.auth_infos {
+        if let Some(auth) = user.auth_info.as_mut() {
+            auth.client_certificate_data = None;
+            auth.client_key_data = None;
+            auth.token = Some(token.to_owned().into());
+        }
+    }
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+    config.default_retry = false;
+    kube::Client::try_from(config).unwrap()
+}
+
+#[tokio::test]
+async fn service_account_tokens_authenticate_while_what_they_are_bound_to_exists() {
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let server = start();
+    let admin = client(&server).await;
+    let out = server.kubectl().ok(&["create", "token", "default", "--duration=1h"]);
+    let token = out.trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let as_account = token_client(&server, &token).await;
+    let namespaces: Api<Namespace> = Api::all(as_account);
+    assert!(!namespaces.list(&ListParams::default()).await.unwrap().items.is_empty());
+
+    let bogus: Api<Namespace> = Api::all(token_client(&server, &format!("{token}x")).await);
+    match bogus.list(&ListParams::default()).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 401),
+        other => panic!("a tampered token must be refused, got {other:?}"),
+    }
+
+    // Bound to a pod: the token stops working when the pod goes.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "default");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "holder"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let bound = server.kubectl().ok(&[
+        "create",
+        "token",
+        "default",
+        "--bound-object-kind=Pod",
+        "--bound-object-name=holder",
+    ]);
+    let bound_client = token_client(&server, bound.trim()).await;
+    let as_pod: Api<Namespace> = Api::all(bound_client.clone());
+    assert!(as_pod.list(&ListParams::default()).await.is_ok());
+    pods.delete("holder", &Default::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match as_pod.list(&ListParams::default()).await {
+            Err(kube::Error::Api(status)) if status.code == 401 => break,
+            _ => assert!(std::time::Instant::now() < deadline, "the bound token outlived its pod"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The OIDC discovery document points at the JWKS.
+    let discovery: serde_json::Value = admin
+        .request(http::Request::get("/.well-known/openid-configuration").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], "https://kubernetes.default.svc.cluster.local");
+    let jwks: serde_json::Value = admin
+        .request(http::Request::get("/openid/v1/jwks").body(Vec::new()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+}

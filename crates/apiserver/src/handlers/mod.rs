@@ -249,6 +249,9 @@ pub async fn dispatch(server: Arc<ApiServer>, request: Request) -> ApiResult<Res
             subresources::update_scale(&server, &request).await?
         }
         (&Method::POST, true, Some("binding")) => subresources::bind(&server, &request).await?,
+        (&Method::POST, true, Some("token")) => {
+            subresources::request_token(&server, &request).await?
+        }
         (&Method::POST, true, Some("eviction")) => subresources::evict(&server, &request).await?,
         (&Method::DELETE, true, None) => write::delete(&server, &request).await?,
         (&Method::DELETE, false, None) => write::delete_collection(&server, &request).await?,

@@ -207,3 +207,112 @@ pub async fn evict(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
     delete_one(server, t.resource, &key, &name, &options, dry_run(request)?).await?;
     Ok(value_response(StatusCode::CREATED, &success(json!({"name": name, "kind": "pods"}))))
 }
+
+/// Upstream's bounds on a requested token lifetime.
+const MIN_TOKEN_SECONDS: i64 = 600;
+const MAX_TOKEN_SECONDS: i64 = 48 * 3600;
+
+/// POST `serviceaccounts/<name>/token`: a bound, expiring token for the account.
+pub async fn request_token(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    let body = request.json_body()?;
+    let t = &request.target;
+    let namespace = t.namespace.clone().unwrap_or_default();
+    let name = t.name.clone().unwrap_or_default();
+    let accounts = t.resource;
+    server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+    let account = server
+        .cache_for(accounts)?
+        .get(&accounts.key(Some(&namespace), &name))
+        .ok_or_else(|| ApiError::not_found("", "serviceaccounts", &name))?
+        .value();
+    let spec = &body["spec"];
+    let seconds = spec["expirationSeconds"].as_i64().unwrap_or(3600);
+    if seconds < MIN_TOKEN_SECONDS {
+        return Err(ApiError::invalid(
+            "authentication.k8s.io",
+            "TokenRequest",
+            &name,
+            vec![(
+                "spec.expirationSeconds".into(),
+                "FieldValueInvalid".into(),
+                format!(
+                    "Invalid value: {seconds}: may not specify a duration less than 10 minutes"
+                ),
+            )],
+        ));
+    }
+    let seconds = seconds.min(MAX_TOKEN_SECONDS);
+    let audiences: Vec<Value> = match spec["audiences"].as_array() {
+        Some(list) if !list.is_empty() => list.clone(),
+        _ => vec![json!(crate::tokens::ISSUER)],
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let mut claims = json!({
+        "aud": audiences,
+        "exp": now + seconds,
+        "iat": now,
+        "nbf": now,
+        "iss": crate::tokens::ISSUER,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "sub": format!("system:serviceaccount:{namespace}:{name}"),
+        "kubernetes.io": {
+            "namespace": namespace,
+            "serviceaccount": {"name": name, "uid": account["metadata"]["uid"]},
+        },
+    });
+    let bound = &spec["boundObjectRef"];
+    if let Some(kind) = bound["kind"].as_str() {
+        let (plural, field) = match kind {
+            "Pod" => ("pods", "pod"),
+            "Secret" => ("secrets", "secret"),
+            other => {
+                return Err(ApiError::invalid(
+                    "authentication.k8s.io",
+                    "TokenRequest",
+                    &name,
+                    vec![(
+                        "spec.boundObjectRef.kind".into(),
+                        "FieldValueNotSupported".into(),
+                        format!(
+                            "Unsupported value: {other:?}: supported values: \"Pod\", \"Secret\""
+                        ),
+                    )],
+                ));
+            }
+        };
+        let bound_name = bound["name"].as_str().unwrap_or_default();
+        let resource = capstan_api::registry::find("", "v1", plural).expect("served");
+        let object = server
+            .cache_for(resource)?
+            .get(&resource.key(Some(&namespace), bound_name))
+            .ok_or_else(|| ApiError::not_found("", plural, bound_name))?
+            .value();
+        let uid = object["metadata"]["uid"].clone();
+        if let Some(wanted) = bound["uid"].as_str()
+            && uid != wanted
+        {
+            return Err(ApiError::conflict(
+                "",
+                plural,
+                bound_name,
+                "the UID in the bound object reference does not match",
+            ));
+        }
+        claims["kubernetes.io"][field] = json!({"name": bound_name, "uid": uid});
+    }
+    let token = server
+        .tokens
+        .sign(&claims)
+        .ok_or_else(|| ApiError::internal("signing the token failed"))?;
+    let expiration = jiff::Timestamp::from_second(now + seconds)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    let mut response = body.clone();
+    response["apiVersion"] = json!("authentication.k8s.io/v1");
+    response["kind"] = json!("TokenRequest");
+    response["metadata"] = json!({"name": name, "namespace": namespace, "creationTimestamp": null});
+    response["spec"]["audiences"] = json!(claims["aud"]);
+    response["spec"]["expirationSeconds"] = json!(seconds);
+    response["status"] = json!({"token": token, "expirationTimestamp": expiration});
+    Ok(value_response(StatusCode::CREATED, &response))
+}
