@@ -2,9 +2,11 @@
 //! tolerations, and the per-namespace objects the controllers publish.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use capstan_testkit::{CapstanServer, Kubectl};
+use capstan_testkit::{CapstanServer, Kubectl, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
 
 const POD: &str = "
 apiVersion: v1
@@ -77,13 +79,10 @@ fn new_namespaces_get_a_default_account_and_the_root_ca() {
     let server = start(&[]);
     let kubectl = server.kubectl();
     kubectl.ok(&["create", "namespace", "team"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(kubectl.run(&["get", "serviceaccount", "default", "-n", "team"]).success
-        && kubectl.run(&["get", "configmap", "kube-root-ca.crt", "-n", "team"]).success)
-    {
-        assert!(Instant::now() < deadline, "the namespace's default account and root CA appear");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the namespace's default account and root CA appear", WAIT, || {
+        kubectl.run(&["get", "serviceaccount", "default", "-n", "team"]).success
+            && kubectl.run(&["get", "configmap", "kube-root-ca.crt", "-n", "team"]).success
+    });
     let ca = kubectl.ok(&[
         "get",
         "configmap",
@@ -96,11 +95,9 @@ fn new_namespaces_get_a_default_account_and_the_root_ca() {
     assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
     // Deleted, the account comes back.
     kubectl.ok(&["delete", "serviceaccount", "default", "-n", "team"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kubectl.run(&["get", "serviceaccount", "default", "-n", "team"]).success {
-        assert!(Instant::now() < deadline, "the default account is re-created");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the default account is re-created", WAIT, || {
+        kubectl.run(&["get", "serviceaccount", "default", "-n", "team"]).success
+    });
 }
 
 #[test]
@@ -149,13 +146,9 @@ fn resource_quota_refuses_what_would_exceed_it() {
     );
     assert!(second.stderr.contains("Forbidden"), "{}", second.stderr);
     // The quota controller reports the usage.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while kubectl.ok(&["get", "resourcequota", "small", "-o", "jsonpath={.status.used.pods}"])
-        != "1"
-    {
-        assert!(Instant::now() < deadline, "quota status shows the pod");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("quota status shows the pod", WAIT, || {
+        kubectl.ok(&["get", "resourcequota", "small", "-o", "jsonpath={.status.used.pods}"]) == "1"
+    });
     let described = kubectl.ok(&["describe", "resourcequota", "small"]);
     assert!(described.contains("pods") && described.contains("configmaps"), "{described}");
     // Once the first pod is gone there is room again.

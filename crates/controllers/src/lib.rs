@@ -5,6 +5,15 @@ pub mod namespace;
 pub mod resourcequota;
 pub mod serviceaccount;
 
+/// What a reconcile can fail with; the controller retries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("API request failed: {0}")]
+    Api(#[from] kube::Error),
+    #[error("encoding: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
 /// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
 /// root CA publisher hands to every namespace.
 pub async fn run(client: kube::Client, ca_pem: String) {

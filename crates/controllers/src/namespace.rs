@@ -11,14 +11,10 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostP
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 
+use crate::Error;
+
 /// The finalizer the API server puts on every namespace; this controller owns it.
 const FINALIZER: &str = "kubernetes";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("API request failed: {0}")]
-    Api(#[from] kube::Error),
-}
 
 pub struct Context {
     client: kube::Client,

@@ -16,16 +16,10 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
+use crate::Error;
+
 /// Usage also changes through kinds not watched here; a periodic look catches those.
 const RESYNC: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("API request failed: {0}")]
-    Api(#[from] kube::Error),
-    #[error("encoding: {0}")]
-    Encode(#[from] serde_json::Error),
-}
 
 pub struct Context {
     client: kube::Client,

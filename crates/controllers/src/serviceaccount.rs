@@ -13,14 +13,10 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
+use crate::Error;
+
 const ACCOUNT: &str = "default";
 const ROOT_CA: &str = "kube-root-ca.crt";
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("API request failed: {0}")]
-    Api(#[from] kube::Error),
-}
 
 pub struct Context {
     client: kube::Client,

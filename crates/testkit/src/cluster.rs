@@ -168,3 +168,12 @@ impl Kubectl {
             .expect("running kubectl")
     }
 }
+
+/// Polls `check` until it holds, failing the test with `what` after `within`.
+pub fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

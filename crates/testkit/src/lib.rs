@@ -4,5 +4,5 @@
 mod cluster;
 mod etcd;
 
-pub use cluster::{CapstanServer, Kubectl, KubectlOutput};
+pub use cluster::{CapstanServer, Kubectl, KubectlOutput, wait_until};
 pub use etcd::EtcdServer;

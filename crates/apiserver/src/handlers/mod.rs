@@ -48,44 +48,32 @@ pub fn parse_path(path: &str) -> ApiResult<(Target, bool)> {
     }
     let find =
         |plural: &str| registry::find(group, version, plural).ok_or_else(ApiError::not_found_path);
-    let target = match rest {
+    let (namespace, plural, tail) = match rest {
         ["namespaces", namespace, plural, tail @ ..]
             if registry::find(group, version, plural).is_some_and(|r| r.namespaced) =>
         {
-            let resource = find(plural)?;
-            let (name, subresource) = match tail {
-                [] => (None, None),
-                [name] => (Some(*name), None),
-                [name, sub] => (Some(*name), Some(*sub)),
-                _ => return Err(ApiError::not_found_path()),
-            };
-            Target {
-                resource,
-                namespace: Some((*namespace).to_owned()),
-                name: name.map(str::to_owned),
-                subresource: subresource.map(str::to_owned),
-            }
+            (Some((*namespace).to_owned()), *plural, tail)
         }
-        [plural, tail @ ..] => {
-            let resource = find(plural)?;
-            let (name, subresource) = match tail {
-                [] => (None, None),
-                [name] => (Some(*name), None),
-                [name, sub] => (Some(*name), Some(*sub)),
-                _ => return Err(ApiError::not_found_path()),
-            };
-            // A namespaced resource named without a namespace is only listable across all.
-            if resource.namespaced && name.is_some() {
-                return Err(ApiError::not_found_path());
-            }
-            Target {
-                resource,
-                namespace: None,
-                name: name.map(str::to_owned),
-                subresource: subresource.map(str::to_owned),
-            }
-        }
+        [plural, tail @ ..] => (None, *plural, tail),
         _ => return Err(ApiError::not_found_path()),
+    };
+    let resource = find(plural)?;
+    let (name, subresource) = match tail {
+        [] => (None, None),
+        [name] => (Some(*name), None),
+        [name, sub] => (Some(*name), Some(*sub)),
+        _ => return Err(ApiError::not_found_path()),
+    };
+    // A namespaced object is only named inside its namespace (without one, it is listable
+    // across all namespaces).
+    if resource.namespaced && namespace.is_none() && name.is_some() {
+        return Err(ApiError::not_found_path());
+    }
+    let target = Target {
+        resource,
+        namespace,
+        name: name.map(str::to_owned),
+        subresource: subresource.map(str::to_owned),
     };
     if let Some(name) = &target.name
         && (name.is_empty() || name == "." || name == ".." || name.contains('%'))
