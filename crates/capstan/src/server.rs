@@ -52,6 +52,7 @@ pub struct ServerArgs {
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal()?;
     let datastore = args
         .datastore_endpoint
         .clone()
@@ -109,13 +110,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
 
     let compactor =
-        tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown_signal()));
+        tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown()));
     // Controllers are API clients of this server, over loopback with the admin credentials.
     let controllers = tokio::spawn(capstan_controllers::run(
         loopback_client(&kubeconfig).await?,
         pki.ca_cert.clone(),
     ));
-    capstan_apiserver::serve(server, &pki, listener, shutdown_signal()).await?;
+    capstan_apiserver::serve(server, &pki, listener, shutdown()).await?;
     compactor.abort();
     controllers.abort();
     tracing::info!("shutting down");
@@ -161,13 +162,27 @@ pub fn default_database(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("db").join("state.db")
 }
 
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+/// Installs SIGTERM and SIGINT handlers now (a signal that arrives before anything waits for
+/// it must still mean "shut down cleanly") and returns a maker of futures that resolve on one.
+fn shutdown_signal()
+-> anyhow::Result<impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        let _ = stop.send(true);
+    });
+    Ok(move || {
+        let mut stopped = stopped.clone();
+        Box::pin(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+    })
 }
 
 /// Parses Go-style durations as Kubernetes flags take them: `300ms`, `50s`, `5m`, `1h`.
