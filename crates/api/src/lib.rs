@@ -2,6 +2,7 @@
 //! served (registry), how they print (tables), how they are selected (selectors, fields), and
 //! how they are described (OpenAPI), and how their protobuf bodies read as JSON.
 
+pub mod defaults;
 pub mod fields;
 pub mod openapi;
 pub mod protobuf;
@@ -9,6 +10,7 @@ pub mod quantity;
 pub mod quota;
 pub mod registry;
 pub mod selector;
+pub mod strategic;
 pub mod table;
 
 pub use registry::{RESOURCES, Resource, Subresource};

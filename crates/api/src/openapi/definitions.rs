@@ -12,19 +12,19 @@ use serde_json::Value;
 /// Swagger 2.0 definitions, `$ref`s in the `#/definitions/...` form.
 const DEFINITIONS: &str = include_str!("../../data/openapi-definitions.json");
 
-pub(super) const V2_REF_PREFIX: &str = "#/definitions/";
+pub(crate) const V2_REF_PREFIX: &str = "#/definitions/";
 /// How a reference reads in the compact JSON of a definition.
 const REF_NEEDLE: &str = "\"$ref\":\"#/definitions/";
 const GVK_KEY: &str = "x-kubernetes-group-version-kind";
 
-pub(super) struct Definitions {
+pub(crate) struct Definitions {
     /// (name, compact JSON) in name order.
     entries: Vec<(&'static str, &'static str)>,
     /// (group, version, kind, definition name) of every `x-kubernetes-group-version-kind`.
     kinds: Vec<(String, String, String, &'static str)>,
 }
 
-pub(super) fn load() -> Definitions {
+pub(crate) fn load() -> Definitions {
     let entries: Vec<_> = DEFINITIONS.lines().filter_map(split_line).collect();
     let mut kinds = Vec::new();
     for &(name, raw) in entries.iter().filter(|(_, raw)| raw.contains(GVK_KEY)) {
@@ -45,7 +45,7 @@ fn split_line(line: &'static str) -> Option<(&'static str, &'static str)> {
 
 impl Definitions {
     /// Every definition as (name, compact JSON), in name order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
         self.entries.iter().copied()
     }
 

@@ -9,7 +9,7 @@
 //! Each document is rendered once, on first request, and kept as bytes: nothing is built at
 //! startup and no parsed tree stays resident.
 
-mod definitions;
+pub(crate) mod definitions;
 mod gnostic;
 mod params;
 mod paths;

@@ -107,6 +107,7 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     objects::check_type(resource, &mut object, resource.kind, &resource.api_version())?;
     let warnings = field_validation(request, resource, &mut object)?;
     crate::typecheck::check(resource, &object)?;
+    capstan_api::defaults::apply(resource, &mut object);
     let mut object = to_storage(resource, object);
     let namespace = if resource.namespaced {
         let path_ns = t.namespace.clone().ok_or_else(|| {
@@ -170,6 +171,7 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
         meta.remove("generation");
     }
     objects::prepare_for_create(resource, &mut object);
+    capstan_api::defaults::prepare_for_create(resource, &mut object);
     crate::admission::admit_create(server, resource, &mut object).await?;
     objects::record_managed_fields(
         &mut object,
@@ -203,8 +205,8 @@ pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     apply_update(server, request, precondition, |_| Ok(body.clone())).await
 }
 
-/// PATCH: JSON merge patch (RFC 7386) or JSON patch (RFC 6902) of the current object, then
-/// the same rules as an update.
+/// PATCH: JSON merge patch (RFC 7386), JSON patch (RFC 6902) or strategic merge patch of the
+/// current object, then the same rules as an update.
 pub async fn patch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
     let patch = Patch::parse(request)?;
     if request.target.subresource.as_deref() == Some("scale") {
@@ -212,7 +214,9 @@ pub async fn patch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
     }
     // A resourceVersion in a merge patch is a precondition, as upstream treats it.
     let precondition = match &patch {
-        Patch::Merge(document) => resource_version_of(document)?,
+        Patch::Merge(document) | Patch::Strategic { patch: document, .. } => {
+            resource_version_of(document)?
+        }
         Patch::Json(_) => None,
     };
     apply_update(server, request, precondition, |old| patch.apply(old.clone())).await
@@ -222,6 +226,12 @@ pub async fn patch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
 pub enum Patch {
     Merge(Value),
     Json(json_patch::Patch),
+    /// A strategic merge patch, applied by the schema of `definition` (the request's kind,
+    /// or `Scale` for the scale subresource).
+    Strategic {
+        patch: Value,
+        definition: &'static str,
+    },
 }
 
 /// Upstream refuses JSON patches with more operations than this.
@@ -236,16 +246,16 @@ impl Patch {
             .unwrap_or("");
         let base = content_type.split(';').next().unwrap_or("").trim();
         let document: Value = match base {
-            "application/merge-patch+json" | "application/json-patch+json" => {
-                serde_json::from_slice(&request.body).map_err(|e| {
-                    ApiError::bad_request(format!("the patch is not valid JSON: {e}"))
-                })?
-            }
+            "application/merge-patch+json"
+            | "application/json-patch+json"
+            | "application/strategic-merge-patch+json" => serde_json::from_slice(&request.body)
+                .map_err(|e| ApiError::bad_request(format!("the patch is not valid JSON: {e}")))?,
             _ => {
                 let mut e = ApiError::unsupported_media_type(content_type);
                 e.message = format!(
                     "the patch type {base:?} is not supported by this server yet; \
-                     supported: application/merge-patch+json, application/json-patch+json"
+                     supported: application/merge-patch+json, application/json-patch+json, \
+                     application/strategic-merge-patch+json"
                 );
                 return Err(e);
             }
@@ -255,6 +265,23 @@ impl Patch {
                 return Err(ApiError::bad_request("a merge patch must be a JSON object"));
             }
             return Ok(Self::Merge(document));
+        }
+        if base == "application/strategic-merge-patch+json" {
+            if !document.is_object() {
+                return Err(ApiError::bad_request("a strategic merge patch must be a JSON object"));
+            }
+            let t = &request.target;
+            let definition =
+                capstan_api::strategic::definition_for(t.resource, t.subresource.as_deref())
+                    .ok_or_else(|| {
+                        let mut e = ApiError::unsupported_media_type(content_type);
+                        e.message = format!(
+                            "strategic merge patch is not supported for {}",
+                            t.resource.plural
+                        );
+                        e
+                    })?;
+            return Ok(Self::Strategic { patch: document, definition });
         }
         if document.as_array().is_some_and(|ops| ops.len() > MAX_JSON_PATCH_OPERATIONS) {
             return Err(ApiError::too_large(format!(
@@ -273,6 +300,15 @@ impl Patch {
             Self::Json(patch) => json_patch::patch(&mut document, patch).map_err(|e| {
                 ApiError::unprocessable(format!("the JSON patch does not apply: {e}"))
             })?,
+            // Malformed directives are 400s, patches that do not fit the object 422s, as upstream.
+            Self::Strategic { patch, definition } => {
+                document = capstan_api::strategic::apply(&document, patch, definition).map_err(
+                    |e| match e.is_malformed() {
+                        true => ApiError::bad_request(e.to_string()),
+                        false => ApiError::unprocessable(e.to_string()),
+                    },
+                )?;
+            }
         }
         Ok(document)
     }
@@ -365,6 +401,9 @@ async fn update_with_retries(
         if subresource.is_none() || subresource == Some("status") {
             crate::typecheck::check(resource, &body)?;
         }
+        // Upstream defaults every decoded body, so a PUT or patch that drops a defaulted
+        // field gets it back.
+        capstan_api::defaults::apply(resource, &mut body);
         let body = to_storage(resource, body);
         if let Some(body_name) = meta_str(&body, "name")
             && body_name != name

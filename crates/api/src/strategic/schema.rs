@@ -1,0 +1,219 @@
+//! The patch metadata strategic merge patch needs — each type's fields, their shapes, patch
+//! strategies and merge keys — derived once from the embedded OpenAPI definitions.
+//!
+//! Only this compact table stays resident: each definition is parsed once while building it,
+//! and its descriptions (most of the file) are dropped.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::openapi::definitions::{self, V2_REF_PREFIX};
+
+/// What a field holds, as far as merging is concerned.
+#[derive(Debug)]
+pub(super) enum Shape {
+    /// A definition with properties, by its index in the table.
+    Struct(u32),
+    /// A free-form map (`additionalProperties`) of values shaped like this.
+    Map(Box<Shape>),
+    List(Box<Shape>),
+    /// A string, number or boolean, including int-or-string and quantities.
+    Scalar,
+    /// Anything: RawExtension, FieldsV1, preserve-unknown-fields, or a field the schema lacks.
+    Any,
+}
+
+/// A field's `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key`.
+#[derive(Debug, Default)]
+pub(super) struct Strategy {
+    /// `merge`: lists merge (by `merge_key` for lists of objects, as sets for scalars).
+    pub merge: bool,
+    /// `replace`: the patch value replaces the field instead of merging into it.
+    pub replace: bool,
+    pub merge_key: Option<Box<str>>,
+}
+
+#[derive(Debug)]
+pub(super) struct Field {
+    pub shape: Shape,
+    pub strategy: Strategy,
+}
+
+/// One definition: its fields sorted by name.
+struct Type {
+    name: &'static str,
+    fields: Vec<(Box<str>, Field)>,
+}
+
+pub(super) struct Schema {
+    /// In definition-name order (the order `definitions::load` yields).
+    types: Vec<Type>,
+    /// (group, version, kind) of each `x-kubernetes-group-version-kind`, and its type.
+    kinds: HashMap<(String, String, String), u32>,
+}
+
+/// The shape of every field the schema does not describe.
+static ANY: Shape = Shape::Any;
+static NO_STRATEGY: Strategy = Strategy { merge: false, replace: false, merge_key: None };
+
+pub(super) fn schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(build)
+}
+
+fn build() -> Schema {
+    let defs = definitions::load();
+    let names: Vec<&'static str> = defs.iter().map(|(name, _)| name).collect();
+    let mut types = Vec::with_capacity(names.len());
+    // The shape a reference to each definition stands for when it has no properties
+    // (Quantity and Time are scalars, RawExtension anything); `None` for structs.
+    let mut inline = Vec::with_capacity(names.len());
+    let mut kinds = HashMap::new();
+    // One definition parsed at a time, so the full tree is never resident.
+    for (index, (name, raw)) in defs.iter().enumerate() {
+        let schema: Value = serde_json::from_str(raw).unwrap_or_default();
+        for gvk in schema["x-kubernetes-group-version-kind"].as_array().into_iter().flatten() {
+            let part = |key: &str| gvk[key].as_str().unwrap_or_default().to_owned();
+            kinds.insert((part("group"), part("version"), part("kind")), index as u32);
+        }
+        let properties = schema["properties"].as_object();
+        inline.push(properties.is_none().then(|| inline_shape(&schema)));
+        let mut fields: Vec<(Box<str>, Field)> = properties
+            .into_iter()
+            .flatten()
+            .map(|(field, property)| {
+                let field_schema =
+                    Field { shape: shape(property, &names), strategy: strategy(property) };
+                (field.as_str().into(), field_schema)
+            })
+            .collect();
+        fields.sort_by(|a, b| a.0.cmp(&b.0));
+        types.push(Type { name, fields });
+    }
+    for field in types.iter_mut().flat_map(|t| t.fields.iter_mut()) {
+        resolve(&mut field.1.shape, &inline);
+    }
+    Schema { types, kinds }
+}
+
+/// Replaces references to definitions without properties by the shape they stand for.
+fn resolve(shape: &mut Shape, inline: &[Option<Shape>]) {
+    match shape {
+        Shape::Struct(index) => match inline.get(*index as usize) {
+            Some(Some(Shape::Scalar)) => *shape = Shape::Scalar,
+            Some(Some(_)) => *shape = Shape::Any,
+            _ => {}
+        },
+        Shape::Map(inner) | Shape::List(inner) => resolve(inner, inline),
+        Shape::Scalar | Shape::Any => {}
+    }
+}
+
+fn shape(property: &Value, names: &[&'static str]) -> Shape {
+    let reference = property["$ref"]
+        .as_str()
+        .or_else(|| property["allOf"][0]["$ref"].as_str())
+        .and_then(|r| r.strip_prefix(V2_REF_PREFIX));
+    if let Some(reference) = reference {
+        return match names.binary_search(&reference) {
+            Ok(index) => Shape::Struct(index as u32),
+            Err(_) => Shape::Any,
+        };
+    }
+    if property["x-kubernetes-int-or-string"] == true {
+        return Shape::Scalar;
+    }
+    if property["x-kubernetes-preserve-unknown-fields"] == true {
+        return Shape::Any;
+    }
+    match property["type"].as_str() {
+        Some("array") => Shape::List(Box::new(shape(&property["items"], names))),
+        Some("object") if property["additionalProperties"].is_object() => {
+            Shape::Map(Box::new(shape(&property["additionalProperties"], names)))
+        }
+        _ => inline_shape(property),
+    }
+}
+
+/// The shape of a schema that neither references a definition nor holds a list or a map.
+fn inline_shape(schema: &Value) -> Shape {
+    match schema["type"].as_str() {
+        Some("string" | "integer" | "number" | "boolean") => Shape::Scalar,
+        _ => Shape::Any,
+    }
+}
+
+fn strategy(property: &Value) -> Strategy {
+    let strategies = property["x-kubernetes-patch-strategy"].as_str().unwrap_or_default();
+    let has = |name: &str| strategies.split(',').any(|s| s.trim() == name);
+    Strategy {
+        merge: has("merge"),
+        // retainKeys needs nothing here: the server acts on the `$retainKeys` directive alone.
+        replace: has("replace"),
+        merge_key: property["x-kubernetes-patch-merge-key"].as_str().map(Into::into),
+    }
+}
+
+/// How one field of a map is patched: its shape and strategy.
+#[derive(Clone, Copy)]
+pub(super) struct FieldInfo<'s> {
+    pub shape: &'s Shape,
+    pub strategy: &'s Strategy,
+}
+
+impl<'s> FieldInfo<'s> {
+    /// A field the schema does not describe.
+    pub fn any() -> Self {
+        FieldInfo { shape: &ANY, strategy: &NO_STRATEGY }
+    }
+
+    pub fn merge_key(&self) -> Option<&'s str> {
+        self.strategy.merge_key.as_deref()
+    }
+
+    /// The shape of the items when this field is a list.
+    pub fn items(&self) -> &'s Shape {
+        match self.shape {
+            Shape::List(items) => items,
+            _ => &ANY,
+        }
+    }
+}
+
+impl Schema {
+    /// The type of a definition, by name.
+    pub fn lookup(&self, definition: &str) -> Option<Shape> {
+        let index = self.types.binary_search_by(|t| t.name.cmp(definition)).ok()?;
+        Some(Shape::Struct(index as u32))
+    }
+
+    pub fn definition_for_kind(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Option<&'static str> {
+        let key = (group.to_owned(), version.to_owned(), kind.to_owned());
+        self.kinds.get(&key).map(|&index| self.types[index as usize].name)
+    }
+
+    /// How `key` of a map shaped `shape` is patched. Fields the schema does not know are
+    /// patched like JSON merge patch (maps merge, lists replace), as upstream does for them.
+    pub fn field<'s>(&'s self, shape: &'s Shape, key: &str) -> FieldInfo<'s> {
+        match shape {
+            Shape::Struct(index) => self
+                .types
+                .get(*index as usize)
+                .and_then(|t| {
+                    let i = t.fields.binary_search_by(|(name, _)| (**name).cmp(key)).ok()?;
+                    let field = &t.fields[i].1;
+                    Some(FieldInfo { shape: &field.shape, strategy: &field.strategy })
+                })
+                .unwrap_or_else(FieldInfo::any),
+            Shape::Map(values) => FieldInfo { shape: values, strategy: &NO_STRATEGY },
+            Shape::List(_) | Shape::Scalar | Shape::Any => FieldInfo::any(),
+        }
+    }
+}
