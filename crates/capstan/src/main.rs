@@ -34,11 +34,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::Snapshot(command) => snapshot::run(command),
             Command::Bench(scenario) => capstan_bench::run(scenario).await,
         }
-    })
+    });
+    // Connections and watches still open must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }

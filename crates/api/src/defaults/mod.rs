@@ -57,7 +57,8 @@ pub fn apply(resource: &Resource, object: &mut Value) {
 /// The rest of upstream's `PrepareForCreate` that sets fields, for a new object that already
 /// has its final `metadata.name`, `uid` and `creationTimestamp`: a Job's generated selector, a
 /// Namespace's name label (upstream's Canonicalize, for generateName), a Pod's
-/// SchedulingGated condition and merged `matchLabelKeys`. Run after [`apply`].
+/// SchedulingGated condition and merged `matchLabelKeys`. Run after [`apply`] and after the
+/// server has reset `status`, which the Pod condition lives in.
 pub fn prepare_for_create(resource: &Resource, object: &mut Value) {
     let Some(object) = object.as_object_mut() else { return };
     match (resource.group, resource.kind) {

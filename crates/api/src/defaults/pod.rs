@@ -8,7 +8,7 @@ use super::{
     struct_field,
 };
 
-/// Octal 0644, the mode upstream gives projected files unless told otherwise.
+/// Octal 0644: the file mode of secret, configMap, downwardAPI and projected volumes.
 const DEFAULT_FILE_MODE: i64 = 0o644;
 
 /// A Pod: everything a template gets, plus what only materializes in Pods.
