@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::read::scale_of;
 use super::write::{
-    Patch, decode, delete_one, delete_options_from, dry_run, encode, with_revision,
+    Patch, current_for_update, decode, delete_one, delete_options_from, dry_run, encode,
+    with_revision,
 };
 use super::{Request, value_response};
 use crate::ApiServer;
@@ -37,15 +38,7 @@ async fn modify(
     let key = resource.key(t.namespace.as_deref(), &name);
     let store_error = |e| from_store(e, resource.group, resource.plural, &name);
     loop {
-        let current = server
-            .store
-            .get(&key)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, &name))?;
-        if precondition.is_some_and(|rv| rv != current.mod_revision) {
-            return Err(ApiError::stale(resource.group, resource.plural, &name));
-        }
+        let current = current_for_update(server, request, precondition).await?;
         let old = decode(&current)?;
         let mut new = old.clone();
         change(&mut new)?;

@@ -314,6 +314,28 @@ impl Patch {
     }
 }
 
+/// The stored object a request targets, checked against the client's resourceVersion
+/// precondition (a mismatch is 409, a missing object 404).
+pub(super) async fn current_for_update(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    precondition: Option<i64>,
+) -> ApiResult<KeyValue> {
+    let t = &request.target;
+    let (resource, name) = (t.resource, t.name.as_deref().unwrap_or_default());
+    let key = resource.key(t.namespace.as_deref(), name);
+    let current = server
+        .store
+        .get(&key)
+        .await
+        .map_err(|e| from_store(e, resource.group, resource.plural, name))?
+        .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, name))?;
+    if precondition.is_some_and(|rv| rv != current.mod_revision) {
+        return Err(ApiError::stale(resource.group, resource.plural, name));
+    }
+    Ok(current)
+}
+
 /// `fieldValidation`: unknown fields are refused (Strict, what kubectl sends), reported as
 /// warnings (Warn, the default) or silently dropped (Ignore); stored objects never keep them.
 fn field_validation(
@@ -385,15 +407,7 @@ async fn update_with_retries(
     let store_error = |e| from_store(e, resource.group, resource.plural, &name);
     // Optimistic concurrency: retry on a lost race only when the client gave no resourceVersion.
     loop {
-        let current = server
-            .store
-            .get(&key)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(resource.group, resource.plural, &name))?;
-        if precondition.is_some_and(|rv| rv != current.mod_revision) {
-            return Err(ApiError::stale(resource.group, resource.plural, &name));
-        }
+        let current = current_for_update(server, request, precondition).await?;
         let old = decode(&current)?;
         let mut body = body_for(&from_storage(resource, old.clone()))?;
         objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
