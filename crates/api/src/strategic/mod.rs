@@ -10,7 +10,7 @@
 //! (`x-kubernetes-patch-strategy`, `x-kubernetes-patch-merge-key`).
 
 mod merge;
-mod schema;
+pub(crate) mod schema;
 
 #[cfg(test)]
 mod tests;

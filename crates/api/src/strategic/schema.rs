@@ -13,7 +13,7 @@ use crate::openapi::definitions::{self, V2_REF_PREFIX};
 
 /// What a field holds, as far as merging is concerned.
 #[derive(Debug)]
-pub(super) enum Shape {
+pub(crate) enum Shape {
     /// A definition with properties, by its index in the table.
     Struct(u32),
     /// A free-form map (`additionalProperties`) of values shaped like this.
@@ -27,7 +27,7 @@ pub(super) enum Shape {
 
 /// A field's `x-kubernetes-patch-strategy` and `x-kubernetes-patch-merge-key`.
 #[derive(Debug, Default)]
-pub(super) struct Strategy {
+pub(crate) struct Strategy {
     /// `merge`: lists merge (by `merge_key` for lists of objects, as sets for scalars).
     pub merge: bool,
     /// `replace`: the patch value replaces the field instead of merging into it.
@@ -36,7 +36,7 @@ pub(super) struct Strategy {
 }
 
 #[derive(Debug)]
-pub(super) struct Field {
+pub(crate) struct Field {
     pub shape: Shape,
     pub strategy: Strategy,
 }
@@ -47,7 +47,7 @@ struct Type {
     fields: Vec<(Box<str>, Field)>,
 }
 
-pub(super) struct Schema {
+pub(crate) struct Schema {
     /// In definition-name order (the order `definitions::load` yields).
     types: Vec<Type>,
     /// (group, version, kind) of each `x-kubernetes-group-version-kind`, and its type.
@@ -58,7 +58,7 @@ pub(super) struct Schema {
 static ANY: Shape = Shape::Any;
 static NO_STRATEGY: Strategy = Strategy { merge: false, replace: false, merge_key: None };
 
-pub(super) fn schema() -> &'static Schema {
+pub(crate) fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(build)
 }
@@ -158,7 +158,7 @@ fn strategy(property: &Value) -> Strategy {
 
 /// How one field of a map is patched: its shape and strategy.
 #[derive(Clone, Copy)]
-pub(super) struct FieldInfo<'s> {
+pub(crate) struct FieldInfo<'s> {
     pub shape: &'s Shape,
     pub strategy: &'s Strategy,
 }
@@ -197,6 +197,14 @@ impl Schema {
     ) -> Option<&'static str> {
         let key = (group.to_owned(), version.to_owned(), kind.to_owned());
         self.kinds.get(&key).map(|&index| self.types[index as usize].name)
+    }
+
+    /// The shape of `key` in a struct of type `index`, or `None` when the type has no such
+    /// field (an unknown field, for field validation).
+    pub fn known_field(&self, index: u32, key: &str) -> Option<&Shape> {
+        let t = self.types.get(index as usize)?;
+        let i = t.fields.binary_search_by(|(name, _)| (**name).cmp(key)).ok()?;
+        Some(&t.fields[i].1.shape)
     }
 
     /// How `key` of a map shaped `shape` is patched. Fields the schema does not know are
