@@ -77,6 +77,26 @@ impl ApiServer {
             .ok_or_else(|| ApiError::internal(format!("no cache for {}", resource.plural)))
     }
 
+    /// An object of a v1 resource from the cache; when absent, after the cache has caught up
+    /// with the store (it may have been created a moment ago).
+    pub async fn cached(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Option<Arc<cache::CachedObject>>> {
+        let resource = capstan_api::registry::find(group, "v1", plural)
+            .ok_or_else(|| ApiError::internal(format!("{plural} are not served")))?;
+        let cache = self.cache_for(resource)?;
+        let key = resource.key(namespace, name);
+        if let Some(found) = cache.get(&key) {
+            return Ok(Some(found));
+        }
+        self.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+        Ok(cache.get(&key))
+    }
+
     /// `https://ADDRESS:PORT` as clients should dial it.
     pub fn url(&self) -> String {
         match self.config.advertise_address {

@@ -10,11 +10,6 @@ fn server() -> CapstanServer {
         .expect("capstan server starts")
 }
 
-fn create(kubectl: &Kubectl, yaml: &str) {
-    let out = kubectl.run_with_input(&["create", "-f", "-"], yaml);
-    assert!(out.success, "kubectl create failed:\n{}", out.stderr);
-}
-
 /// `kubectl get KIND NAME -o jsonpath=PATH` for each (path, expected value).
 fn expect(kubectl: &Kubectl, kind: &str, name: &str, fields: &[(&str, &str)]) {
     for (path, want) in fields {
@@ -89,7 +84,7 @@ fn minimal_objects_come_back_with_upstreams_defaults() {
     let server = server();
     let kubectl = server.kubectl();
     for yaml in [DEPLOYMENT, POD, SERVICE, SECRET] {
-        create(&kubectl, yaml);
+        kubectl.create(yaml);
     }
     expect(
         &kubectl,
@@ -154,7 +149,7 @@ fn minimal_objects_come_back_with_upstreams_defaults() {
 fn updates_keep_client_values_and_restore_dropped_defaults() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, &DEPLOYMENT.replace("spec:\n  selector", "spec:\n  replicas: 3\n  selector"));
+    kubectl.create(&DEPLOYMENT.replace("spec:\n  selector", "spec:\n  replicas: 3\n  selector"));
     expect(&kubectl, "deployment", "web", &[("{.spec.replicas}", "3")]);
     // A JSON patch that removes a defaulted field: upstream defaults the patched body again.
     let patch = r#"[{"op": "remove", "path": "/spec/revisionHistoryLimit"}]"#;
@@ -179,8 +174,7 @@ fn updates_keep_client_values_and_restore_dropped_defaults() {
 fn new_jobs_select_their_pods_by_uid() {
     let server = server();
     let kubectl = server.kubectl();
-    create(
-        &kubectl,
+    kubectl.create(
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox\n",
     );
     let uid = kubectl.ok(&["get", "job", "once", "-o", "jsonpath={.metadata.uid}"]);

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use capstan_testkit::{CapstanServer, Kubectl, wait_until};
+use capstan_testkit::{CapstanServer, wait_until};
 
 fn server() -> CapstanServer {
     CapstanServer::start(Path::new(env!("CARGO_BIN_EXE_capstan")), &[])
@@ -23,11 +23,6 @@ metadata:
 data:
   color: blue
 ";
-
-fn create(kubectl: &Kubectl, yaml: &str) {
-    let out = kubectl.run_with_input(&["create", "-f", "-"], yaml);
-    assert!(out.success, "kubectl create failed:\n{}", out.stderr);
-}
 
 #[test]
 fn bootstrap_namespaces_and_the_kubernetes_service_exist() {
@@ -48,7 +43,7 @@ fn bootstrap_namespaces_and_the_kubernetes_service_exist() {
 fn create_get_and_delete_a_configmap() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, CONFIGMAP);
+    kubectl.create(CONFIGMAP);
     assert_eq!(
         kubectl.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.color}"]),
         "blue"
@@ -66,17 +61,15 @@ fn create_get_and_delete_a_configmap() {
     );
     let deleted = kubectl.ok(&["delete", "configmap", "settings"]);
     assert!(deleted.contains("deleted"), "{deleted}");
-    let gone = kubectl.run(&["get", "configmap", "settings"]);
-    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+    kubectl.assert_not_found(&["configmap", "settings"]);
 }
 
 #[test]
 fn label_and_field_selectors_filter_lists() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, CONFIGMAP);
-    create(
-        &kubectl,
+    kubectl.create(CONFIGMAP);
+    kubectl.create(
         &CONFIGMAP.replace("name: settings", "name: other").replace("tier: front", "tier: back"),
     );
     let names = |args: &[&str]| {
@@ -105,9 +98,9 @@ fn lists_page_with_chunk_size_and_span_namespaces() {
     let server = server();
     let kubectl = server.kubectl();
     for i in 0..7 {
-        create(&kubectl, &CONFIGMAP.replace("name: settings", &format!("name: cm-{i}")));
+        kubectl.create(&CONFIGMAP.replace("name: settings", &format!("name: cm-{i}")));
     }
-    create(&kubectl, &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: kube-public"));
+    kubectl.create(&CONFIGMAP.replace("metadata:", "metadata:\n  namespace: kube-public"));
     let paged =
         kubectl.ok(&["get", "configmaps", "-l", "app=web", "--chunk-size", "2", "-o", "name"]);
     assert_eq!(paged.lines().count(), 7, "{paged}");
@@ -120,7 +113,7 @@ fn lists_page_with_chunk_size_and_span_namespaces() {
 fn replace_with_a_stale_resource_version_is_a_conflict() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, CONFIGMAP);
+    kubectl.create(CONFIGMAP);
     let stale = kubectl.ok(&["get", "configmap", "settings", "-o", "yaml"]);
     let newer = stale.replace("color: blue", "color: green");
     let out = kubectl.run_with_input(&["replace", "-f", "-"], &newer);
@@ -139,10 +132,7 @@ fn replace_with_a_stale_resource_version_is_a_conflict() {
 fn deleting_an_object_with_a_finalizer_leaves_it_terminating() {
     let server = server();
     let kubectl = server.kubectl();
-    create(
-        &kubectl,
-        &CONFIGMAP.replace("metadata:", "metadata:\n  finalizers: [example.com/hold]"),
-    );
+    kubectl.create(&CONFIGMAP.replace("metadata:", "metadata:\n  finalizers: [example.com/hold]"));
     kubectl.ok(&["delete", "configmap", "settings", "--wait=false"]);
     let stamp = kubectl.ok(&[
         "get",
@@ -160,8 +150,7 @@ fn deleting_an_object_with_a_finalizer_leaves_it_terminating() {
         &released.replace("\"finalizers\": [\n            \n        ],", ""),
     );
     assert!(out.success, "{}", out.stderr);
-    let gone = kubectl.run(&["get", "configmap", "settings"]);
-    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+    kubectl.assert_not_found(&["configmap", "settings"]);
 }
 
 #[test]
@@ -174,8 +163,8 @@ fn namespaced_objects_need_an_existing_namespace() {
     );
     assert!(!out.success);
     assert!(out.stderr.contains("namespaces \"nowhere\" not found"), "{}", out.stderr);
-    create(&kubectl, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: somewhere\n");
-    create(&kubectl, &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: somewhere"));
+    kubectl.create("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: somewhere\n");
+    kubectl.create(&CONFIGMAP.replace("metadata:", "metadata:\n  namespace: somewhere"));
 }
 
 #[test]
@@ -184,7 +173,7 @@ fn watch_streams_changes_as_table_rows() {
     let kubectl = server.kubectl();
     let mut watch = kubectl.spawn(&["get", "configmaps", "-w", "--output-watch-events"]);
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-    create(&kubectl, CONFIGMAP);
+    kubectl.create(CONFIGMAP);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.contains("ADDED") && l.contains("settings")) {
@@ -261,7 +250,7 @@ fn list_input_is_validated_against_the_schema_and_created() {
 fn describe_and_wide_output_work() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, CONFIGMAP);
+    kubectl.create(CONFIGMAP);
     let described = kubectl.ok(&["describe", "configmap", "settings"]);
     assert!(
         described.contains("Name:")
@@ -277,10 +266,10 @@ fn describe_and_wide_output_work() {
 fn deleting_a_namespace_deletes_its_contents_then_the_namespace() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: doomed\n");
-    create(&kubectl, &CONFIGMAP.replace("metadata:", "metadata:\n  namespace: doomed"));
+    kubectl.create("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: doomed\n");
+    kubectl.create(&CONFIGMAP.replace("metadata:", "metadata:\n  namespace: doomed"));
     let held = "metadata:\n  namespace: doomed\n  finalizers: [example.com/hold]";
-    create(&kubectl, &CONFIGMAP.replace("name: settings", "name: held").replace("metadata:", held));
+    kubectl.create(&CONFIGMAP.replace("name: settings", "name: held").replace("metadata:", held));
     kubectl.ok(&["delete", "namespace", "doomed", "--wait=false"]);
     let phase = kubectl.ok(&["get", "namespace", "doomed", "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Terminating");
@@ -320,7 +309,7 @@ spec:
 fn a_scheduled_pod_terminates_gracefully_unless_forced() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, SCHEDULED_POD);
+    kubectl.create(SCHEDULED_POD);
     assert_eq!(kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]), "Pending");
     kubectl.ok(&["delete", "pod", "web", "--wait=false"]);
     // The node finishes a graceful deletion; until then the pod shows as Terminating.
@@ -331,18 +320,16 @@ fn a_scheduled_pod_terminates_gracefully_unless_forced() {
     assert!(table.contains("Terminating"), "{table}");
     let forced = kubectl.run(&["delete", "pod", "web", "--grace-period=0", "--force"]);
     assert!(forced.success, "{}", forced.stderr);
-    let gone = kubectl.run(&["get", "pod", "web"]);
-    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+    kubectl.assert_not_found(&["pod", "web"]);
 }
 
 #[test]
 fn an_unscheduled_pod_is_deleted_at_once() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, &SCHEDULED_POD.replace("  nodeName: node-1\n", ""));
+    kubectl.create(&SCHEDULED_POD.replace("  nodeName: node-1\n", ""));
     kubectl.ok(&["delete", "pod", "web"]);
-    let gone = kubectl.run(&["get", "pod", "web"]);
-    assert!(!gone.success && gone.stderr.contains("NotFound"), "{}", gone.stderr);
+    kubectl.assert_not_found(&["pod", "web"]);
 }
 
 #[test]
@@ -351,8 +338,7 @@ fn events_expire_after_the_event_ttl() {
         CapstanServer::start(Path::new(env!("CARGO_BIN_EXE_capstan")), &["--event-ttl", "2s"])
             .expect("capstan server starts");
     let kubectl = server.kubectl();
-    create(
-        &kubectl,
+    kubectl.create(
         "apiVersion: v1\nkind: Event\nmetadata:\n  name: short-lived\ninvolvedObject:\n  kind: ConfigMap\n  name: x\n  namespace: default\nreason: Tested\nmessage: soon gone\ntype: Normal\n",
     );
     assert!(kubectl.ok(&["get", "events"]).contains("Tested"));
@@ -395,7 +381,7 @@ spec:
 fn scale_label_annotate_and_merge_or_json_patches() {
     let server = server();
     let kubectl = server.kubectl();
-    create(&kubectl, DEPLOYMENT);
+    kubectl.create(DEPLOYMENT);
     kubectl.ok(&["scale", "deployment", "web", "--replicas=3"]);
     kubectl.ok(&["label", "deployment", "web", "tier=front"]);
     kubectl.ok(&["annotate", "deployment", "web", "note=hi"]);
@@ -478,9 +464,9 @@ fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{extra}  selector:\n    app: web\n  ports:\n  - port: 80\n"
         )
     };
-    create(&kubectl, &service("a", ""));
-    create(&kubectl, &service("b", "  type: NodePort\n"));
-    create(&kubectl, &service("headless", "  clusterIP: None\n"));
+    kubectl.create(&service("a", ""));
+    kubectl.create(&service("b", "  type: NodePort\n"));
+    kubectl.create(&service("headless", "  clusterIP: None\n"));
     let ip = |name: &str| kubectl.ok(&["get", "service", name, "-o", "jsonpath={.spec.clusterIP}"]);
     let (a, b) = (ip("a"), ip("b"));
     assert!(a.starts_with("10.43.") && b.starts_with("10.43.") && a != b, "{a} {b}");
@@ -496,7 +482,7 @@ fn services_get_unique_cluster_ips_and_node_ports_released_on_delete() {
         .run_with_input(&["create", "-f", "-"], &service("c", &format!("  clusterIP: {a}\n")));
     assert!(!taken.success && taken.stderr.contains("already allocated"), "{}", taken.stderr);
     kubectl.ok(&["delete", "service", "a"]);
-    create(&kubectl, &service("c", &format!("  clusterIP: {a}\n")));
+    kubectl.create(&service("c", &format!("  clusterIP: {a}\n")));
     assert_eq!(ip("c"), a);
     let outside =
         kubectl.run_with_input(&["create", "-f", "-"], &service("d", "  clusterIP: 192.168.1.1\n"));

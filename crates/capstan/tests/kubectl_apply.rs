@@ -81,9 +81,7 @@ spec:
 ";
 
 fn apply(kubectl: &Kubectl, manifest: &str) -> String {
-    let out = kubectl.run_with_input(&["apply", "-f", "-"], manifest);
-    assert!(out.success, "kubectl apply failed:\n{}", out.stderr);
-    out.stdout
+    kubectl.ok_with_input(&["apply", "-f", "-"], manifest)
 }
 
 fn get(kubectl: &Kubectl, path: &str) -> String {

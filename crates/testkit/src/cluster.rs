@@ -158,6 +158,31 @@ impl Kubectl {
         out.stdout
     }
 
+    /// Runs kubectl with `input` on stdin and returns its stdout, panicking with stderr if it
+    /// failed.
+    pub fn ok_with_input(&self, args: &[&str], input: &str) -> String {
+        let out = self.run_with_input(args, input);
+        assert!(out.success, "kubectl {} failed:\n{}", args.join(" "), out.stderr);
+        out.stdout
+    }
+
+    /// `kubectl create -f -` of a manifest, which must succeed.
+    pub fn create(&self, manifest: &str) {
+        self.ok_with_input(&["create", "-f", "-"], manifest);
+    }
+
+    /// Asserts that `kubectl get …args` fails with NotFound.
+    pub fn assert_not_found(&self, args: &[&str]) {
+        let mut get = vec!["get"];
+        get.extend_from_slice(args);
+        let out = self.run(&get);
+        assert!(
+            !out.success && out.stderr.contains("NotFound"),
+            "expected NotFound: {}",
+            out.stderr
+        );
+    }
+
     /// Spawns a long-running kubectl (e.g. `get -w`) with piped stdout.
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command()

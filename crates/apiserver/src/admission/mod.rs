@@ -13,7 +13,6 @@ use capstan_api::Resource;
 use serde_json::Value;
 
 use crate::ApiServer;
-use crate::cache::CachedObject;
 use crate::status::ApiResult;
 
 /// Settings of the admission plugins that have flags.
@@ -66,24 +65,4 @@ async fn admit_in_order(
         resource_quota::admit(server, resource, object).await?;
     }
     Ok(())
-}
-
-/// A cached object of a resource, read after the cache has caught up with the store.
-async fn lookup(
-    server: &Arc<ApiServer>,
-    group: &str,
-    plural: &str,
-    namespace: Option<&str>,
-    name: &str,
-) -> ApiResult<Option<Arc<CachedObject>>> {
-    let resource =
-        capstan_api::registry::find(group, "v1", plural).expect("admission looks up served kinds");
-    let cache = server.cache_for(resource)?;
-    let key = resource.key(namespace, name);
-    if let Some(found) = cache.get(&key) {
-        return Ok(Some(found));
-    }
-    // Created a moment ago? Catch up before saying it does not exist.
-    server.cache.sync().await.map_err(|e| crate::status::ApiError::timeout(e.to_string()))?;
-    Ok(cache.get(&key))
 }

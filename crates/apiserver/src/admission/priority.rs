@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::lookup;
 use crate::ApiServer;
 use crate::status::{ApiError, ApiResult};
 
@@ -27,7 +26,7 @@ pub async fn admit(server: &Arc<ApiServer>, pod: &mut Value) -> ApiResult<()> {
     }
     let class = match pod["spec"]["priorityClassName"].as_str().filter(|n| !n.is_empty()) {
         Some(name) => {
-            let found = lookup(server, "scheduling.k8s.io", "priorityclasses", None, name).await?;
+            let found = server.cached("scheduling.k8s.io", "priorityclasses", None, name).await?;
             let Some(found) = found else {
                 return Err(ApiError::forbidden(format!(
                     "no PriorityClass with name {name} was found"

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::lookup;
 use crate::ApiServer;
 use crate::status::{ApiError, ApiResult};
 
@@ -17,7 +16,7 @@ pub async fn admit(server: &Arc<ApiServer>, pod: &mut Value) -> ApiResult<()> {
         .filter(|n| !n.is_empty())
         .unwrap_or("default")
         .to_owned();
-    if lookup(server, "", "serviceaccounts", Some(&namespace), &name).await?.is_none() {
+    if server.cached("", "serviceaccounts", Some(&namespace), &name).await?.is_none() {
         return Err(ApiError::forbidden(format!(
             "error looking up service account {namespace}/{name}: serviceaccount \"{name}\" not found"
         )));

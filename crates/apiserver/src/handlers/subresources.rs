@@ -211,11 +211,9 @@ pub async fn request_token(server: &Arc<ApiServer>, request: &Request) -> ApiRes
     let t = &request.target;
     let namespace = t.namespace.clone().unwrap_or_default();
     let name = t.name.clone().unwrap_or_default();
-    let accounts = t.resource;
-    server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
     let account = server
-        .cache_for(accounts)?
-        .get(&accounts.key(Some(&namespace), &name))
+        .cached("", "serviceaccounts", Some(&namespace), &name)
+        .await?
         .ok_or_else(|| ApiError::not_found("", "serviceaccounts", &name))?
         .value();
     let spec = &body["spec"];
@@ -274,10 +272,9 @@ pub async fn request_token(server: &Arc<ApiServer>, request: &Request) -> ApiRes
             }
         };
         let bound_name = bound["name"].as_str().unwrap_or_default();
-        let resource = capstan_api::registry::find("", "v1", plural).expect("served");
         let object = server
-            .cache_for(resource)?
-            .get(&resource.key(Some(&namespace), bound_name))
+            .cached("", plural, Some(&namespace), bound_name)
+            .await?
             .ok_or_else(|| ApiError::not_found("", plural, bound_name))?
             .value();
         let uid = object["metadata"]["uid"].clone();

@@ -75,16 +75,7 @@ async fn check_namespace(
     resource: &Resource,
     namespace: &str,
 ) -> ApiResult<()> {
-    let namespaces =
-        capstan_api::registry::find("", "v1", "namespaces").expect("namespaces are served");
-    let key = namespaces.key(None, namespace);
-    let cache = server.cache_for(namespaces)?;
-    let mut found = cache.get(&key);
-    if found.is_none() {
-        // It may have been created a moment ago: catch up before saying no.
-        server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
-        found = cache.get(&key);
-    }
+    let found = server.cached("", "namespaces", None, namespace).await?;
     let Some(ns) = found else {
         return Err(ApiError::not_found("", "namespaces", namespace));
     };
