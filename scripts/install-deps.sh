@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs what building and testing capstan needs on a fresh Debian machine:
-# protoc (etcd-client compiles etcd's protobufs) and, for tests, the real etcd server.
+# protoc with its well-known types (etcd-client compiles etcd's protobufs) and, for tests, the
+# real etcd server.
 set -euo pipefail
-need=(protoc)
-packages=(protobuf-compiler)
+need=(protoc /usr/include/google/protobuf/descriptor.proto)
+packages=(protobuf-compiler libprotobuf-dev)
 if [ "${1:-}" = test ]; then
   need+=(etcd)
   packages+=(etcd-server)
 fi
 missing=()
 for i in "${!need[@]}"; do
-  command -v "${need[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+  if [[ "${need[$i]}" == /* ]]; then
+    [ -e "${need[$i]}" ] || missing+=("${packages[$i]}")
+  else
+    command -v "${need[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+  fi
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing ${missing[*]}" >&2
