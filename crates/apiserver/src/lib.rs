@@ -5,6 +5,7 @@ pub mod admission;
 pub mod auth;
 mod bootstrap;
 pub mod cache;
+mod connect;
 mod conversion;
 pub mod discovery;
 mod event_ttl;
@@ -54,6 +55,8 @@ pub struct ApiServer {
     pub config: Config,
     /// Signs and checks service-account tokens.
     pub tokens: tokens::TokenIssuer,
+    /// Reaches kubelets for pods' logs, exec, attach and port-forward.
+    kubelets: connect::KubeletClient,
 }
 
 impl ApiServer {
@@ -66,7 +69,9 @@ impl ApiServer {
         bootstrap::ensure(&*store, &config).await?;
         let tokens = tokens::TokenIssuer::load_or_create(&config.data_dir)
             .map_err(|e| capstan_store::StoreError::Internal(e.to_string()))?;
-        let server = Arc::new(Self { store, cache, config, tokens });
+        let kubelets = connect::KubeletClient::load(&config.data_dir)
+            .map_err(|e| capstan_store::StoreError::Internal(e.to_string()))?;
+        let server = Arc::new(Self { store, cache, config, tokens, kubelets });
         tokio::spawn(event_ttl::run(server.clone(), server.config.event_ttl));
         Ok(server)
     }

@@ -139,15 +139,21 @@ impl Pki {
                 }
             };
 
-        if read(&tls.join("admin.crt"))?.is_none() || read(&tls.join("admin.key"))?.is_none() {
+        // The admin, and the API server itself when it calls kubelets (logs, exec, …).
+        for (file, user) in [("admin", "system:admin"), ("kubelet-client", "kube-apiserver")] {
+            let (cert_path, key_path) =
+                (tls.join(format!("{file}.crt")), tls.join(format!("{file}.key")));
+            if read(&cert_path)?.is_some() && read(&key_path)?.is_some() {
+                continue;
+            }
             let key = KeyPair::generate()?;
-            let mut admin = params("system:admin", Some("system:masters"), LEAF_DAYS);
-            admin.key_usages =
+            let mut client = params(user, Some("system:masters"), LEAF_DAYS);
+            client.key_usages =
                 vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-            admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            let cert = admin.signed_by(&key, &issuer)?.pem();
-            write(&tls.join("admin.key"), &key.serialize_pem(), true)?;
-            write(&tls.join("admin.crt"), &cert, false)?;
+            client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            let cert = client.signed_by(&key, &issuer)?.pem();
+            write(&key_path, &key.serialize_pem(), true)?;
+            write(&cert_path, &cert, false)?;
         }
 
         let token_path = dir.join("token");

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::ApiServer;
 use crate::auth::{Authenticator, Identity, authenticate};
-use crate::discovery;
 use crate::handlers::{self, MAX_BODY_BYTES, Params, value_response};
 use crate::status::ApiError;
+use crate::{connect, discovery};
 
 pub fn router(server: Arc<ApiServer>, authenticator: Arc<Authenticator>) -> Router {
     Router::new()
@@ -156,12 +156,9 @@ async fn api(
     State(server): State<Arc<ApiServer>>,
     // Authentication has run: only authenticated requests get here.
     Extension(_identity): Extension<Identity>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
-    match serve_api(server, method, uri, headers, body).await {
+    match serve_api(server, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -169,11 +166,10 @@ async fn api(
 
 async fn serve_api(
     server: Arc<ApiServer>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    let (method, uri, headers) =
+        (request.method().clone(), request.uri().clone(), request.headers().clone());
     let path = uri.path().trim_end_matches('/');
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -210,11 +206,16 @@ async fn serve_api(
         return Ok(value_response(StatusCode::OK, &document));
     }
     let (target, legacy_watch) = handlers::parse_path(path)?;
+    if target.resource.plural == "pods"
+        && target.subresource.as_deref().is_some_and(|s| connect::POD_CONNECT.contains(&s))
+    {
+        return connect::serve(&server, &target, request).await;
+    }
     let mut params = Params::parse(uri.query());
     if legacy_watch {
         params = Params::parse(Some(&format!("{}&watch=true", uri.query().unwrap_or(""))));
     }
-    let body = read_body(body).await?;
+    let body = read_body(request.into_body()).await?;
     let request = handlers::Request { method, target, params, headers, body };
     handlers::dispatch(server, request).await
 }

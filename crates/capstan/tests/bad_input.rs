@@ -156,6 +156,11 @@ async fn bad_requests_get_clear_statuses_and_change_nothing() {
         .send("GET", &format!("{CMS}?labelSelector=a%20b"), "", "application/json", vec![])
         .await;
     assert_status(&bad_selector, 400, "BadRequest");
+    let bad_timeout =
+        api.send("GET", &format!("{CMS}?timeout=soon"), "", "application/json", vec![]).await;
+    assert_status(&bad_timeout, 400, "BadRequest");
+    let timed = api.send("GET", &format!("{CMS}?timeout=5s"), "", "application/json", vec![]).await;
+    assert_eq!(timed.code, 200, "{}", timed.body);
     let bad_continue = api
         .send("GET", &format!("{CMS}?limit=1&continue=%%%"), "", "application/json", vec![])
         .await;

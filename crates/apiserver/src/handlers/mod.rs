@@ -8,6 +8,7 @@ mod write;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -216,8 +217,67 @@ impl Request {
     }
 }
 
-/// Routes a resource request to its verb.
+/// The longest a request that is not a watch may take, as upstream's `--request-timeout`; a
+/// request's `timeout` parameter may shorten it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Routes a resource request to its verb, within its deadline (watches end by their own).
 pub async fn dispatch(server: Arc<ApiServer>, request: Request) -> ApiResult<Response> {
+    if request.params.flag("watch") {
+        return route(server, request).await;
+    }
+    let deadline = match request.params.get("timeout") {
+        None => REQUEST_TIMEOUT,
+        Some(text) => parse_duration(text)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "invalid timeout specified in the request URL: {text:?}"
+                ))
+            })?
+            .min(REQUEST_TIMEOUT),
+    };
+    let verb = if request.target.name.is_some() || request.method != Method::GET {
+        request.method.as_str().to_lowercase()
+    } else {
+        "list".to_owned()
+    };
+    let plural = request.target.resource.plural;
+    tokio::time::timeout(deadline, route(server, request)).await.unwrap_or_else(|_| {
+        Err(ApiError::timeout(format!(
+            "The {verb} operation against {plural} could not be completed at this time, please try again."
+        )))
+    })
+}
+
+/// A Go duration such as `30s`, `1m30s` or `500ms`.
+fn parse_duration(text: &str) -> Option<Duration> {
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..number_end].parse().ok()?;
+        rest = &rest[number_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let seconds = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += value * seconds;
+        rest = &rest[unit_end..];
+    }
+    (total.is_finite() && total < 1e9).then(|| Duration::from_secs_f64(total))
+}
+
+async fn route(server: Arc<ApiServer>, request: Request) -> ApiResult<Response> {
     let watch = request.params.flag("watch");
     let t = &request.target;
     let mut response = match (&request.method, t.name.is_some(), t.subresource.as_deref()) {
@@ -268,6 +328,18 @@ pub async fn dispatch(server: Arc<ApiServer>, request: Request) -> ApiResult<Res
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_durations_parse_like_go() {
+        use std::time::Duration;
+        assert_eq!(super::parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(super::parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(super::parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(super::parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        for bad in ["", "30", "s", "1x", "-1s", "1e9h"] {
+            assert_eq!(super::parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
