@@ -139,6 +139,14 @@ const fn row(
     }
 }
 
+impl Resource {
+    /// Whether this is a review: created to ask a question, answered in its status, never
+    /// stored.
+    pub fn is_review(&self) -> bool {
+        self.verbs == CREATE_ONLY
+    }
+}
+
 pub static RESOURCES: &[Resource] = &[
     // core/v1
     Resource {
@@ -289,6 +297,54 @@ pub static RESOURCES: &[Resource] = &[
         subresources: &[status("CronJob")],
         controller_pending: true,
         ..row("batch", "v1", "CronJob", "cronjobs", "cronjob", true)
+    },
+    Resource {
+        verbs: CREATE_ONLY,
+        ..row("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", false)
+    },
+    Resource {
+        verbs: CREATE_ONLY,
+        ..row(
+            "authentication.k8s.io",
+            "v1",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            "selfsubjectreview",
+            false,
+        )
+    },
+    Resource {
+        verbs: CREATE_ONLY,
+        ..row(
+            "authorization.k8s.io",
+            "v1",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            "selfsubjectaccessreview",
+            false,
+        )
+    },
+    Resource {
+        verbs: CREATE_ONLY,
+        ..row(
+            "authorization.k8s.io",
+            "v1",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            "subjectaccessreview",
+            false,
+        )
+    },
+    Resource {
+        verbs: CREATE_ONLY,
+        ..row(
+            "authorization.k8s.io",
+            "v1",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            "localsubjectaccessreview",
+            true,
+        )
     },
     row("coordination.k8s.io", "v1", "Lease", "leases", "lease", true),
     row("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true),

@@ -48,11 +48,13 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    async fn token_identity(&self, token: &str) -> Option<Identity> {
+    /// Who a bearer token belongs to, if it is valid for `audience` (the API server's own
+    /// audience is the issuer; the static tokens are valid for it alone).
+    pub async fn token_identity(&self, token: &str, audience: &str) -> Option<Identity> {
         if let Some(identity) = self.tokens.get(token) {
-            return Some(identity.clone());
+            return (audience == ISSUER).then(|| identity.clone());
         }
-        let claims = self.server.tokens.verify(token, ISSUER)?;
+        let claims = self.server.tokens.verify(token, audience)?;
         let k8s = &claims["kubernetes.io"];
         let namespace = k8s["namespace"].as_str()?;
         let account = k8s["serviceaccount"]["name"].as_str()?;
@@ -105,7 +107,7 @@ pub async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|token| token.trim().to_owned());
     let from_token = match bearer {
-        Some(token) => Some(authenticator.token_identity(&token).await),
+        Some(token) => Some(authenticator.token_identity(&token, ISSUER).await),
         None => None,
     };
     let identity = match (from_token, from_cert) {
@@ -119,5 +121,7 @@ pub async fn authenticate(
         (None, None) => return ApiError::unauthorized().into_response(),
     };
     request.extensions_mut().insert(identity);
+    // Token reviews ask the same questions of other tokens.
+    request.extensions_mut().insert(authenticator);
     next.run(request).await
 }

@@ -155,10 +155,10 @@ async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
 async fn api(
     State(server): State<Arc<ApiServer>>,
     // Authentication has run: only authenticated requests get here.
-    Extension(_identity): Extension<Identity>,
+    Extension(identity): Extension<Identity>,
     request: axum::extract::Request,
 ) -> Response {
-    match serve_api(server, request).await {
+    match serve_api(server, identity, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -166,6 +166,7 @@ async fn api(
 
 async fn serve_api(
     server: Arc<ApiServer>,
+    user: Identity,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (method, uri, headers) =
@@ -215,7 +216,8 @@ async fn serve_api(
     if legacy_watch {
         params = Params::parse(Some(&format!("{}&watch=true", uri.query().unwrap_or(""))));
     }
+    let authenticator = request.extensions().get::<Arc<Authenticator>>().cloned();
     let body = read_body(request.into_body()).await?;
-    let request = handlers::Request { method, target, params, headers, body };
+    let request = handlers::Request { user, authenticator, method, target, params, headers, body };
     handlers::dispatch(server, request).await
 }

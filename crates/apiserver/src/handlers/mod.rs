@@ -2,6 +2,7 @@
 //! response form (object, Table, PartialObjectMetadata), and the verbs themselves.
 
 mod read;
+mod reviews;
 mod subresources;
 mod watch;
 mod write;
@@ -19,6 +20,7 @@ use capstan_api::{Resource, registry};
 use serde_json::Value;
 
 use crate::ApiServer;
+use crate::auth::{Authenticator, Identity};
 use crate::status::{ApiError, ApiResult};
 
 /// Request bodies over this are refused with 413, like upstream's 3 MiB limit.
@@ -172,6 +174,10 @@ pub fn value_response(code: StatusCode, value: &Value) -> Response {
 
 /// Everything a verb needs about one request.
 pub struct Request {
+    /// Who is asking, as authentication found.
+    pub user: Identity,
+    /// For token reviews.
+    pub authenticator: Option<Arc<Authenticator>>,
     pub method: Method,
     pub target: Target,
     pub params: Params,
@@ -280,6 +286,15 @@ fn parse_duration(text: &str) -> Option<Duration> {
 async fn route(server: Arc<ApiServer>, request: Request) -> ApiResult<Response> {
     let watch = request.params.flag("watch");
     let t = &request.target;
+    if t.resource.is_review() {
+        if request.method != Method::POST || t.name.is_some() {
+            return Err(ApiError::method_not_allowed(format!(
+                "{} is not supported on {}: reviews can only be created",
+                request.method, t.resource.plural
+            )));
+        }
+        return reviews::create(&request).await;
+    }
     let mut response = match (&request.method, t.name.is_some(), t.subresource.as_deref()) {
         (&Method::GET, false, None) if watch => watch::watch(&server, &request).await?,
         (&Method::GET, false, None) => read::list(&server, &request).await?,
