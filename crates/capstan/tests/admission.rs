@@ -75,6 +75,49 @@ fn pods_get_their_account_priority_and_default_tolerations() {
 }
 
 #[test]
+fn pods_mount_their_account_token_unless_automount_is_off() {
+    let server = start(&[]);
+    let kubectl = server.kubectl();
+    let out = create(&kubectl, POD);
+    assert!(out.success, "{}", out.stderr);
+    let get =
+        |pod: &str, path: &str| kubectl.ok(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]);
+    let volume = get("p", "{.spec.volumes[0].name}");
+    assert!(volume.starts_with("kube-api-access-"), "{volume}");
+    assert_eq!(
+        get("p", "{.spec.volumes[0].projected.sources[*].serviceAccountToken.path}"),
+        "token"
+    );
+    assert_eq!(
+        get("p", "{.spec.volumes[0].projected.sources[*].configMap.name}"),
+        "kube-root-ca.crt"
+    );
+    assert_eq!(get("p", "{.spec.containers[0].volumeMounts[0].name}"), volume);
+    assert_eq!(
+        get("p", "{.spec.containers[0].volumeMounts[0].mountPath}"),
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+
+    kubectl.ok_with_input(
+        &["create", "-f", "-"],
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet}\nautomountServiceAccountToken: false\n",
+    );
+    let quiet = POD
+        .replace("name: p\n", "name: q\n")
+        .replace("spec:\n", "spec:\n  serviceAccountName: quiet\n");
+    let out = create(&kubectl, &quiet);
+    assert!(out.success, "{}", out.stderr);
+    assert_eq!(get("q", "{.spec.volumes}"), "");
+    // The pod's own setting wins over the account's.
+    let loud = quiet
+        .replace("name: q\n", "name: r\n")
+        .replace("spec:\n", "spec:\n  automountServiceAccountToken: true\n");
+    let out = create(&kubectl, &loud);
+    assert!(out.success, "{}", out.stderr);
+    assert!(get("r", "{.spec.volumes[0].name}").starts_with("kube-api-access-"));
+}
+
+#[test]
 fn new_namespaces_get_a_default_account_and_the_root_ca() {
     let server = start(&[]);
     let kubectl = server.kubectl();
