@@ -29,3 +29,12 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+# The official Python client, for the tests that drive capstan with it (a venv under target/).
+if [ "${1:-}" = test ]; then
+  venv="$(cd "$(dirname "$0")/.." && pwd)/target/python-client"
+  if ! "$venv/bin/python" -c 'import kubernetes' >/dev/null 2>&1; then
+    echo "installing the Python kubernetes client into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check 'kubernetes==33.1.0'
+  fi
+fi
