@@ -2,6 +2,7 @@
 //! stored, in upstream's order. Each plugin is a small module with one `admit` function.
 
 mod limit_ranger;
+pub mod node_restriction;
 mod priority;
 mod resource_quota;
 mod service_account;

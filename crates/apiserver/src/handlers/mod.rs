@@ -19,9 +19,9 @@ use capstan_api::protobuf::{self, DecodeError};
 use capstan_api::{Resource, registry};
 use serde_json::Value;
 
-use crate::ApiServer;
 use crate::auth::{Authenticator, Identity};
 use crate::status::{ApiError, ApiResult};
+use crate::{ApiServer, admission};
 
 /// Request bodies over this are refused with 413, like upstream's 3 MiB limit.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -256,6 +256,62 @@ pub async fn dispatch(server: Arc<ApiServer>, request: Request) -> ApiResult<Res
     })
 }
 
+/// NodeRestriction for creates, deletes and evictions by a node (updates are checked against
+/// the object they would store, in the update path).
+async fn restrict_node_before(server: &Arc<ApiServer>, request: &Request) -> ApiResult<()> {
+    use admission::node_restriction::Verb;
+    let t = &request.target;
+    let verb = match (&request.method, t.subresource.as_deref()) {
+        (&Method::POST, None) => Verb::Create,
+        (&Method::POST, Some("eviction")) => Verb::Create,
+        (&Method::DELETE, _) => Verb::Delete,
+        _ => return Ok(()),
+    };
+    let object = match verb {
+        Verb::Create if t.subresource.is_none() => Some(request.json_body()?),
+        _ => None,
+    };
+    let name = match (&t.name, &object) {
+        (Some(name), _) => name.clone(),
+        (None, Some(object)) => object["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+        (None, None) => String::new(),
+    };
+    let stored = match &t.name {
+        Some(name) if t.resource.version == "v1" => server
+            .cached(t.resource.group, t.resource.plural, t.namespace.as_deref(), name)
+            .await?
+            .map(|o| o.value()),
+        _ => None,
+    };
+    restrict_node(request, verb, &name, object.as_ref(), stored.as_ref())
+}
+
+/// Refuses with 403 what NodeRestriction does not let the requesting node write.
+pub(crate) fn restrict_node(
+    request: &Request,
+    verb: admission::node_restriction::Verb,
+    name: &str,
+    object: Option<&Value>,
+    stored: Option<&Value>,
+) -> ApiResult<()> {
+    let Some(node) = admission::node_restriction::node_of(&request.user) else { return Ok(()) };
+    let t = &request.target;
+    let write = admission::node_restriction::Write {
+        group: t.resource.group,
+        plural: t.resource.plural,
+        subresource: t.subresource.as_deref(),
+        namespace: t.namespace.as_deref(),
+        name,
+        verb,
+        object,
+        stored,
+    };
+    admission::node_restriction::check(node, &write).map_err(|why| {
+        let what = crate::status::qualified(t.resource.group, t.resource.plural);
+        ApiError::forbidden(format!("{what} \"{name}\" is forbidden: {why}"))
+    })
+}
+
 /// A Go duration such as `30s`, `1m30s` or `500ms`.
 fn parse_duration(text: &str) -> Option<Duration> {
     if text.is_empty() {
@@ -294,6 +350,9 @@ async fn route(server: Arc<ApiServer>, request: Request) -> ApiResult<Response> 
             )));
         }
         return reviews::create(&request).await;
+    }
+    if admission::node_restriction::node_of(&request.user).is_some() {
+        restrict_node_before(&server, &request).await?;
     }
     let mut response = match (&request.method, t.name.is_some(), t.subresource.as_deref()) {
         (&Method::GET, false, None) if watch => watch::watch(&server, &request).await?,

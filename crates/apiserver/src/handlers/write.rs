@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::read::Filter;
 use super::{Request, value_response};
 use crate::ApiServer;
+use crate::admission::node_restriction::Verb;
 use crate::conversion::{from_storage, to_storage};
 use crate::objects::{self, meta_str, metadata_mut};
 use crate::status::{ApiError, ApiResult, from_store};
@@ -430,6 +431,7 @@ async fn update_with_retries(
             crate::services::keep_allocations(&old, &mut body)?;
         }
         let mut new = merge_update(resource, &old, body.clone(), subresource);
+        super::restrict_node(request, Verb::Update, &name, Some(&new), Some(&old))?;
         if new == old {
             // A no-op update writes nothing and keeps the resourceVersion.
             return Ok(value_response(StatusCode::OK, &from_storage(resource, old)));
