@@ -1,9 +1,17 @@
 //! The controller manager: level-triggered kube-rs Controllers that act through the API like
 //! any other client, so each can run inside `capstan server` or on its own.
 
+pub mod events;
+pub mod expectations;
+pub mod informer;
 pub mod namespace;
+pub mod ownership;
+pub mod pods;
+pub mod replicaset;
 pub mod resourcequota;
 pub mod serviceaccount;
+#[cfg(test)]
+mod testing;
 
 /// What a reconcile can fail with; the controller retries.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,227 @@
+//! Shared informers: one watch and one reflector store per resource type in the process, with
+//! secondary indexes and a fan-out of change notifications to every controller that cares.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+
+use futures::{Stream, StreamExt};
+use kube::api::Api;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt as _;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+
+/// Notifications kept for slow subscribers; one that falls further behind is told to resync.
+const FANOUT_BUFFER: usize = 65_536;
+
+/// What happened to an object, as its subscribers see it.
+#[derive(Debug, Clone)]
+pub enum Change<K> {
+    /// First seen (created, or present at a relist and unknown before).
+    Added(Arc<K>),
+    Updated { old: Arc<K>, new: Arc<K> },
+    Deleted(Arc<K>),
+    /// Notifications were lost (the subscriber lagged): treat every cached object as changed.
+    Resync,
+}
+
+impl<K> Change<K> {
+    /// The objects a change concerns (both versions of an update: labels or owners may differ).
+    pub fn objects(&self) -> Vec<Arc<K>> {
+        match self {
+            Change::Added(o) | Change::Deleted(o) => vec![o.clone()],
+            Change::Updated { old, new } => vec![old.clone(), new.clone()],
+            Change::Resync => Vec::new(),
+        }
+    }
+}
+
+/// Index keys for an object, e.g. its namespace or its controller's uid.
+pub type IndexFn<K> = fn(&K) -> Vec<String>;
+
+/// One shared cache of `K`: a kube reflector `Store` plus indexes, kept by one watch.
+pub struct Informer<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store: Store<K>,
+    index: Arc<RwLock<HashMap<String, HashSet<ObjectRef<K>>>>>,
+    changes: broadcast::Sender<Change<K>>,
+}
+
+impl<K> Clone for Informer<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    fn clone(&self) -> Self {
+        Self { store: self.store.clone(), index: self.index.clone(), changes: self.changes.clone() }
+    }
+}
+
+impl<K> Informer<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    /// Starts watching `api` in a task on the current runtime, for the life of the runtime.
+    pub fn spawn(api: Api<K>, config: watcher::Config, index_fn: IndexFn<K>) -> Self {
+        let (store, writer) = reflector::store();
+        let (changes, _) = broadcast::channel(FANOUT_BUFFER);
+        let informer = Self { store, index: Arc::default(), changes };
+        tokio::spawn(informer.clone().feed(api, config, writer, index_fn));
+        informer
+    }
+
+    async fn feed(
+        self,
+        api: Api<K>,
+        config: watcher::Config,
+        mut writer: reflector::store::Writer<K>,
+        index_fn: IndexFn<K>,
+    ) {
+        let mut events = watcher::watcher(api, config).default_backoff().boxed();
+        // Objects known before a relist; what the relist does not mention again was deleted.
+        let mut relisting: Option<HashMap<ObjectRef<K>, Arc<K>>> = None;
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::debug!("informer watch for {}: {error}", K::kind(&()));
+                    continue;
+                }
+            };
+            let mut notify = Vec::new();
+            match &event {
+                Event::Init => {
+                    relisting = Some(
+                        self.store.state().into_iter().map(|o| (ObjectRef::from_obj(&*o), o)).collect(),
+                    );
+                }
+                Event::InitApply(obj) | Event::Apply(obj) => {
+                    let key = ObjectRef::from_obj(obj);
+                    let new = Arc::new(obj.clone());
+                    let old = match relisting.as_mut() {
+                        Some(known) if matches!(event, Event::InitApply(_)) => known.remove(&key),
+                        _ => self.store.get(&key),
+                    };
+                    self.reindex(old.as_deref(), Some(obj), &key, index_fn);
+                    notify.push(match old {
+                        Some(old) => Change::Updated { old, new },
+                        None => Change::Added(new),
+                    });
+                }
+                Event::Delete(obj) => {
+                    let key = ObjectRef::from_obj(obj);
+                    self.reindex(Some(obj), None, &key, index_fn);
+                    notify.push(Change::Deleted(Arc::new(obj.clone())));
+                }
+                Event::InitDone => {
+                    for (key, gone) in relisting.take().unwrap_or_default() {
+                        self.reindex(Some(&gone), None, &key, index_fn);
+                        notify.push(Change::Deleted(gone));
+                    }
+                }
+            }
+            writer.apply_watcher_event(&event);
+            // The store is updated before anyone is told, so a woken reconcile sees the change.
+            for change in notify {
+                let _ = self.changes.send(change);
+            }
+        }
+    }
+
+    fn reindex(&self, old: Option<&K>, new: Option<&K>, key: &ObjectRef<K>, index_fn: IndexFn<K>) {
+        let old_keys = old.map(index_fn).unwrap_or_default();
+        let new_keys = new.map(index_fn).unwrap_or_default();
+        if old_keys == new_keys && old.is_some() && new.is_some() {
+            return;
+        }
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        for k in old_keys {
+            if let Some(set) = index.get_mut(&k) {
+                set.remove(key);
+                if set.is_empty() {
+                    index.remove(&k);
+                }
+            }
+        }
+        for k in new_keys {
+            index.entry(k).or_default().insert(key.clone());
+        }
+    }
+
+    /// An informer holding `objects`, with no watch behind it (for tests).
+    #[cfg(test)]
+    pub fn fixed(objects: Vec<K>, index_fn: IndexFn<K>) -> Self {
+        let (store, mut writer) = reflector::store();
+        let (changes, _) = broadcast::channel(16);
+        let informer = Self { store, index: Arc::default(), changes };
+        writer.apply_watcher_event(&Event::Init);
+        for object in objects {
+            informer.reindex(None, Some(&object), &ObjectRef::from_obj(&object), index_fn);
+            writer.apply_watcher_event(&Event::InitApply(object));
+        }
+        writer.apply_watcher_event(&Event::InitDone);
+        informer
+    }
+
+    /// The reflector store (for `Controller::for_shared_stream` and lookups by name).
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Cached objects filed under `key` by the index function.
+    pub fn indexed(&self, key: &str) -> Vec<Arc<K>> {
+        let refs: Vec<ObjectRef<K>> = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            index.get(key).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+        };
+        refs.iter().filter_map(|r| self.store.get(r)).collect()
+    }
+
+    /// Waits until the first list is in the store.
+    pub async fn wait_until_ready(&self) {
+        let _ = self.store.wait_until_ready().await;
+    }
+
+    /// Every change from now on; a subscriber that lags gets `Change::Resync`.
+    pub fn subscribe(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
+        let receiver = self.changes.subscribe();
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(change) => return Some((change, receiver)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        return Some((Change::Resync, receiver));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+}
+
+/// Index keys shared by the workload kinds: `ns:<namespace>`, and `owner:<uid>` for an object
+/// with a controller or `orphan:<namespace>` for one without.
+pub fn by_namespace_and_controller<K: kube::Resource>(object: &K) -> Vec<String> {
+    let meta = object.meta();
+    let namespace = meta.namespace.clone().unwrap_or_default();
+    let controller = meta
+        .owner_references
+        .as_ref()
+        .and_then(|refs| refs.iter().find(|r| r.controller == Some(true)));
+    vec![
+        format!("ns:{namespace}"),
+        match controller {
+            Some(owner) => format!("owner:{}", owner.uid),
+            None => format!("orphan:{namespace}"),
+        },
+    ]
+}
