@@ -234,7 +234,6 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["rc"],
         categories: &["all"],
         subresources: &[status("ReplicationController"), SCALE],
-        controller_pending: true,
         ..row(
             "",
             "v1",
@@ -266,7 +265,6 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["rs"],
         categories: &["all"],
         subresources: &[status("ReplicaSet"), SCALE],
-        controller_pending: true,
         ..row("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true)
     },
     Resource {

@@ -1,5 +1,6 @@
 //! The `capstan` binary: one clap subcommand per component or tool.
 
+mod controller_manager;
 mod server;
 mod snapshot;
 
@@ -16,6 +17,8 @@ struct Cli {
 enum Command {
     /// Run the control plane.
     Server(server::ServerArgs),
+    /// Run the controllers alone against an API server (under leader election).
+    ControllerManager(controller_manager::ControllerManagerArgs),
     /// Save or restore a snapshot of the embedded store.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::ControllerManager(args) => controller_manager::run(args).await,
             Command::Snapshot(command) => snapshot::run(command),
             Command::Bench(scenario) => capstan_bench::run(scenario).await,
         }

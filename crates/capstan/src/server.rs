@@ -112,9 +112,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let compactor =
         tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown()));
     // Controllers are API clients of this server, over loopback with the admin credentials.
-    let controllers = tokio::spawn(capstan_controllers::run(
+    let controllers = tokio::spawn(crate::controller_manager::run_elected(
         loopback_client(&kubeconfig).await?,
         pki.ca_cert.clone(),
+        shutdown(),
     ));
     capstan_apiserver::serve(server, &pki, listener, shutdown()).await?;
     compactor.abort();
@@ -164,7 +165,7 @@ pub fn default_database(data_dir: &std::path::Path) -> PathBuf {
 
 /// Installs SIGTERM and SIGINT handlers now (a signal that arrives before anything waits for
 /// it must still mean "shut down cleanly") and returns a maker of futures that resolve on one.
-fn shutdown_signal()
+pub(crate) fn shutdown_signal()
 -> anyhow::Result<impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;

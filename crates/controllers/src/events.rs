@@ -43,38 +43,37 @@ impl EventRecorder {
         (Self { queue, budget: Arc::default() }, receiver)
     }
 
-    /// A recorder publishing as `controller` (e.g. `replicaset-controller`) through `client`.
-    pub fn spawn(client: kube::Client, controller: &str) -> Self {
+    /// A recorder publishing as `controller` (e.g. `replicaset-controller`) through `client`,
+    /// and the future that publishes (while it is polled).
+    pub fn new(
+        client: kube::Client,
+        controller: &str,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (recorder, receiver) = Self::channel();
         let publisher = Arc::new(Recorder::new(client, Reporter::from(controller)));
-        tokio::spawn(
-            tokio_stream_of(receiver)
-                .for_each_concurrent(CONCURRENCY, move |event| {
-                    let publisher = publisher.clone();
-                    async move {
-                        let kube_event = Event {
-                            type_: if event.warning { EventType::Warning } else { EventType::Normal },
-                            reason: event.reason,
-                            note: Some(event.note),
-                            action: event.action,
-                            secondary: None,
-                        };
-                        if let Err(error) = publisher.publish(&kube_event, &event.regarding).await {
-                            tracing::debug!("writing an event: {error}");
-                        }
-                    }
-                }),
-        );
-        recorder
+        let publish = tokio_stream_of(receiver).for_each_concurrent(CONCURRENCY, move |event| {
+            let publisher = publisher.clone();
+            async move {
+                let kube_event = Event {
+                    type_: if event.warning { EventType::Warning } else { EventType::Normal },
+                    reason: event.reason,
+                    note: Some(event.note),
+                    action: event.action,
+                    secondary: None,
+                };
+                if let Err(error) = publisher.publish(&kube_event, &event.regarding).await {
+                    tracing::debug!("writing an event: {error}");
+                }
+            }
+        });
+        (recorder, publish)
     }
 
     /// Queues an event unless the object's budget is spent or the queue is full.
     pub fn record(&self, event: Recorded) {
-        let key = event
-            .regarding
-            .uid
-            .clone()
-            .unwrap_or_else(|| format!("{:?}/{:?}", event.regarding.namespace, event.regarding.name));
+        let key = event.regarding.uid.clone().unwrap_or_else(|| {
+            format!("{:?}/{:?}", event.regarding.namespace, event.regarding.name)
+        });
         {
             let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();

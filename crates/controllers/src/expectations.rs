@@ -41,7 +41,11 @@ impl Expectations {
         self.with(|pending| {
             pending.insert(
                 key.to_owned(),
-                Pending { creations: count as i64, deletions: HashSet::new(), since: Instant::now() },
+                Pending {
+                    creations: count as i64,
+                    deletions: HashSet::new(),
+                    since: Instant::now(),
+                },
             );
         });
     }
@@ -51,7 +55,11 @@ impl Expectations {
         self.with(|pending| {
             pending.insert(
                 key.to_owned(),
-                Pending { creations: 0, deletions: uids.into_iter().collect(), since: Instant::now() },
+                Pending {
+                    creations: 0,
+                    deletions: uids.into_iter().collect(),
+                    since: Instant::now(),
+                },
             );
         });
     }

@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use futures::{Stream, StreamExt};
 use kube::api::Api;
+use kube::runtime::WatchStreamExt as _;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt as _;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
@@ -21,7 +21,10 @@ const FANOUT_BUFFER: usize = 65_536;
 pub enum Change<K> {
     /// First seen (created, or present at a relist and unknown before).
     Added(Arc<K>),
-    Updated { old: Arc<K>, new: Arc<K> },
+    Updated {
+        old: Arc<K>,
+        new: Arc<K>,
+    },
     Deleted(Arc<K>),
     /// Notifications were lost (the subscriber lagged): treat every cached object as changed.
     Resync,
@@ -62,21 +65,20 @@ where
 
 impl<K> Informer<K>
 where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
-    /// Starts watching `api` in a task on the current runtime, for the life of the runtime.
-    pub fn spawn(api: Api<K>, config: watcher::Config, index_fn: IndexFn<K>) -> Self {
+    /// An informer for `api`, and the future that keeps it fed (the watch runs while it is
+    /// polled, so dropping it with the controllers stops the watch too).
+    pub fn new(
+        api: Api<K>,
+        config: watcher::Config,
+        index_fn: IndexFn<K>,
+    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (store, writer) = reflector::store();
         let (changes, _) = broadcast::channel(FANOUT_BUFFER);
         let informer = Self { store, index: Arc::default(), changes };
-        tokio::spawn(informer.clone().feed(api, config, writer, index_fn));
-        informer
+        let feed = informer.clone().feed(api, config, writer, index_fn);
+        (informer, feed)
     }
 
     async fn feed(
@@ -101,7 +103,11 @@ where
             match &event {
                 Event::Init => {
                     relisting = Some(
-                        self.store.state().into_iter().map(|o| (ObjectRef::from_obj(&*o), o)).collect(),
+                        self.store
+                            .state()
+                            .into_iter()
+                            .map(|o| (ObjectRef::from_obj(&*o), o))
+                            .collect(),
                     );
                 }
                 Event::InitApply(obj) | Event::Apply(obj) => {

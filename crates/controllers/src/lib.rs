@@ -12,6 +12,7 @@ pub mod resourcequota;
 pub mod serviceaccount;
 #[cfg(test)]
 mod testing;
+pub mod workloads;
 
 /// What a reconcile can fail with; the controller retries.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +26,14 @@ pub enum Error {
 /// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
 /// root CA publisher hands to every namespace.
 pub async fn run(client: kube::Client, ca_pem: String) {
+    let (pods, pods_feed) = informer::Informer::new(
+        kube::Api::all(client.clone()),
+        kube::runtime::watcher::Config::default(),
+        informer::by_namespace_and_controller,
+    );
     tokio::join!(
+        pods_feed,
+        workloads::run(client.clone(), pods),
         namespace::run(client.clone()),
         resourcequota::run(client.clone()),
         serviceaccount::run(client, ca_pem)

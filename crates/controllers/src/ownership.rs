@@ -47,7 +47,10 @@ where
                     "ownerReferences": [{"$patch": "delete", "uid": owner.uid}],
                     "uid": child.uid(),
                 }});
-                match api.patch(&child.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await {
+                match api
+                    .patch(&child.name_any(), &PatchParams::default(), &Patch::Strategic(patch))
+                    .await
+                {
                     Ok(_) => {}
                     Err(e) if skippable(&e) => {}
                     Err(e) => return Err(e.into()),
@@ -61,7 +64,10 @@ where
                     "ownerReferences": [owner],
                     "uid": child.uid(),
                 }});
-                match api.patch(&child.name_any(), &PatchParams::default(), &Patch::Strategic(patch)).await {
+                match api
+                    .patch(&child.name_any(), &PatchParams::default(), &Patch::Strategic(patch))
+                    .await
+                {
                     Ok(adopted) => owned.push(Arc::new(adopted)),
                     Err(e) if skippable(&e) => {}
                     Err(e) => return Err(e.into()),

@@ -159,7 +159,8 @@ mod tests {
     }
 
     fn order(pods: &[Pod]) -> Vec<String> {
-        let mut ranked: Vec<Ranked> = pods.iter().map(|pod| Ranked { pod, co_located: 0 }).collect();
+        let mut ranked: Vec<Ranked> =
+            pods.iter().map(|pod| Ranked { pod, co_located: 0 }).collect();
         ranked.sort_by(deletion_order);
         ranked.iter().map(|r| r.pod.metadata.name.clone().unwrap()).collect()
     }
@@ -173,7 +174,10 @@ mod tests {
             pod("pending", Some("n1"), "Pending", false, 10),
             pod("unscheduled", None, "Pending", false, 5),
         ];
-        assert_eq!(order(&pods), ["unscheduled", "pending", "not-ready", "running-new", "running-old"]);
+        assert_eq!(
+            order(&pods),
+            ["unscheduled", "pending", "not-ready", "running-new", "running-old"]
+        );
     }
 
     #[test]

@@ -50,7 +50,10 @@ impl FakeApi {
 
     /// Calls with this method whose path ends with `suffix`.
     pub fn calls_to(&self, method: &str, suffix: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.method == method && c.path.ends_with(suffix)).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.path.ends_with(suffix))
+            .collect()
     }
 
     async fn answer(&self, request: Request<Body>) -> Response<Body> {
@@ -78,7 +81,9 @@ impl FakeApi {
                 meta["uid"] = json!(format!("uid-{n}"));
                 respond(201, &object)
             }
-            "DELETE" => respond(200, &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"})),
+            "DELETE" => {
+                respond(200, &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
+            }
             _ => respond(200, &json!({"metadata": {"name": name}})),
         }
     }

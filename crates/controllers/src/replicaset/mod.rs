@@ -53,7 +53,10 @@ fn forbidden_by_terminating_namespace(error: &kube::Error) -> bool {
         && s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating")))
 }
 
-pub async fn reconcile<K: ReplicaKind>(owner: Arc<K>, ctx: Arc<Context<K>>) -> Result<Action, Error> {
+pub async fn reconcile<K: ReplicaKind>(
+    owner: Arc<K>,
+    ctx: Arc<Context<K>>,
+) -> Result<Action, Error> {
     let namespace = owner.namespace().unwrap_or_default();
     let name = owner.name_any();
     let key = key_of::<K>(&namespace, &name);
@@ -135,8 +138,7 @@ async fn manage_replicas<K: ReplicaKind>(
         while created < count && first_error.is_none() {
             let size = batch.min(count - created);
             let params = PostParams::default();
-            let results =
-                future::join_all((0..size).map(|_| pod_api.create(&params, &pod))).await;
+            let results = future::join_all((0..size).map(|_| pod_api.create(&params, &pod))).await;
             for result in results {
                 match result {
                     Ok(pod) => {
@@ -162,7 +164,9 @@ async fn manage_replicas<K: ReplicaKind>(
         }
         return match first_error.flatten() {
             None => Ok(()),
-            Some(e) => Err(ManageFailure { creating: true, message: error_text(&e), error: e.into() }),
+            Some(e) => {
+                Err(ManageFailure { creating: true, message: error_text(&e), error: e.into() })
+            }
         };
     }
     if active.len() > want {
@@ -206,7 +210,11 @@ async fn manage_replicas<K: ReplicaKind>(
             }
         }
         if let Some(e) = first_error {
-            return Err(ManageFailure { creating: false, message: error_text(&e), error: e.into() });
+            return Err(ManageFailure {
+                creating: false,
+                message: error_text(&e),
+                error: e.into(),
+            });
         }
     }
     Ok(())
@@ -274,7 +282,9 @@ fn observe_pod_change<K: ReplicaKind>(
             }
         }
         Change::Updated { old, new } => {
-            if new.metadata.deletion_timestamp.is_some() && old.metadata.deletion_timestamp.is_none() {
+            if new.metadata.deletion_timestamp.is_some()
+                && old.metadata.deletion_timestamp.is_none()
+            {
                 if let Some(key) = owner_key(new) {
                     expectations.deletion_observed(&key, &new.uid().unwrap_or_default());
                 }

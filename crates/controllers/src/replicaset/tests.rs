@@ -90,7 +90,11 @@ fn harness<K: ReplicaKind>(api: FakeApi, owners: Vec<K>, pods: Vec<Pod>) -> Harn
 #[tokio::test]
 async fn a_replicaset_with_3_replicas_and_1_pod_creates_2_with_controller_owner_references() {
     let rs = replica_set(3);
-    let mut h = harness(FakeApi::default(), vec![rs.clone()], vec![pod("web-a", Some(&rs), Some("n1"), true)]);
+    let mut h = harness(
+        FakeApi::default(),
+        vec![rs.clone()],
+        vec![pod("web-a", Some(&rs), Some("n1"), true)],
+    );
     reconcile(Arc::new(rs), h.ctx.clone()).await.unwrap();
 
     let creates = h.api.calls_to("POST", "/api/v1/namespaces/ns/pods");
@@ -109,7 +113,8 @@ async fn a_replicaset_with_3_replicas_and_1_pod_creates_2_with_controller_owner_
     assert_eq!(status.len(), 1);
     assert_eq!(status[0].body["status"]["replicas"], 1, "status counts the pods seen so far");
     assert_eq!(status[0].body["status"]["observedGeneration"], 2);
-    let reasons: Vec<String> = std::iter::from_fn(|| h.events.try_recv().ok()).map(|e| e.reason).collect();
+    let reasons: Vec<String> =
+        std::iter::from_fn(|| h.events.try_recv().ok()).map(|e| e.reason).collect();
     assert_eq!(reasons, ["SuccessfulCreate", "SuccessfulCreate"]);
 }
 
@@ -187,7 +192,11 @@ async fn pods_of_another_controller_are_left_alone() {
     let rs = replica_set(1);
     let mut other = replica_set(1);
     other.metadata.uid = Some("other-uid".into());
-    let h = harness(FakeApi::default(), vec![rs.clone()], vec![pod("theirs", Some(&other), Some("n1"), true)]);
+    let h = harness(
+        FakeApi::default(),
+        vec![rs.clone()],
+        vec![pod("theirs", Some(&other), Some("n1"), true)],
+    );
     reconcile(Arc::new(rs), h.ctx.clone()).await.unwrap();
     assert!(h.api.calls_to("PATCH", "/pods/theirs").is_empty());
     assert_eq!(h.api.calls_to("POST", "/pods").len(), 1);
@@ -199,7 +208,10 @@ async fn status_counts_ready_and_fully_labeled_pods_and_is_not_rewritten_when_un
     let mut partial = pod("partial", Some(&rs), Some("n1"), false);
     partial.metadata.labels = Some(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
     rs.spec.as_mut().unwrap().template.as_mut().unwrap().metadata.as_mut().unwrap().labels =
-        Some(BTreeMap::from([("app".to_owned(), "web".to_owned()), ("tier".to_owned(), "x".to_owned())]));
+        Some(BTreeMap::from([
+            ("app".to_owned(), "web".to_owned()),
+            ("tier".to_owned(), "x".to_owned()),
+        ]));
     let mut full = pod("full", Some(&rs), Some("n1"), true);
     full.metadata.labels.as_mut().unwrap().insert("tier".into(), "x".into());
     let h = harness(FakeApi::default(), vec![rs.clone()], vec![partial, full]);
@@ -234,7 +246,8 @@ async fn a_replication_controller_selects_by_its_template_labels() {
         }),
         status: None,
     };
-    let h = harness(FakeApi::default(), vec![rc.clone()], vec![pod("orphan", None, Some("n1"), true)]);
+    let h =
+        harness(FakeApi::default(), vec![rc.clone()], vec![pod("orphan", None, Some("n1"), true)]);
     reconcile(Arc::new(rc), h.ctx.clone()).await.unwrap();
     assert_eq!(h.api.calls_to("PATCH", "/pods/orphan").len(), 1, "the orphan is adopted");
     let creates = h.api.calls_to("POST", "/api/v1/namespaces/ns/pods");

@@ -1,0 +1,36 @@
+//! The workload controllers wired together: ReplicaSet, ReplicationController and Deployment,
+//! sharing one informer per kind.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::api::Api;
+use kube::runtime::watcher;
+
+use crate::events::EventRecorder;
+use crate::informer::{Informer, by_namespace_and_controller};
+use crate::replicaset::{self, ReplicaKind};
+
+/// Runs the workload controllers, with `pods` shared with the rest of the controller manager.
+pub async fn run(client: kube::Client, pods: Informer<Pod>) {
+    let (replica_sets, replica_sets_feed) = Informer::new(
+        Api::<ReplicaSet>::all(client.clone()),
+        watcher::Config::default(),
+        by_namespace_and_controller,
+    );
+    let (controllers, controllers_feed) = Informer::new(
+        Api::<ReplicationController>::all(client.clone()),
+        watcher::Config::default(),
+        by_namespace_and_controller,
+    );
+    let (rs_events, rs_events_feed) = EventRecorder::new(client.clone(), ReplicaSet::CONTROLLER);
+    let (rc_events, rc_events_feed) =
+        EventRecorder::new(client.clone(), ReplicationController::CONTROLLER);
+    tokio::join!(
+        replica_sets_feed,
+        controllers_feed,
+        rs_events_feed,
+        rc_events_feed,
+        replicaset::run(client.clone(), pods.clone(), replica_sets, rs_events),
+        replicaset::run(client.clone(), pods, controllers, rc_events),
+    );
+}
