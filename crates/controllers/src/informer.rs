@@ -201,14 +201,10 @@ where
     pub fn subscribe(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
         let receiver = self.changes.subscribe();
         futures::stream::unfold(receiver, |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(change) => return Some((change, receiver)),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        return Some((Change::Resync, receiver));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
+            match receiver.recv().await {
+                Ok(change) => Some((change, receiver)),
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((Change::Resync, receiver)),
+                Err(broadcast::error::RecvError::Closed) => None,
             }
         })
     }

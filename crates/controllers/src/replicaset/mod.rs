@@ -284,10 +284,9 @@ fn observe_pod_change<K: ReplicaKind>(
         Change::Updated { old, new } => {
             if new.metadata.deletion_timestamp.is_some()
                 && old.metadata.deletion_timestamp.is_none()
+                && let Some(key) = owner_key(new)
             {
-                if let Some(key) = owner_key(new) {
-                    expectations.deletion_observed(&key, &new.uid().unwrap_or_default());
-                }
+                expectations.deletion_observed(&key, &new.uid().unwrap_or_default());
             }
         }
         Change::Deleted(pod) => {
