@@ -337,3 +337,45 @@ async fn service_account_tokens_authenticate_while_what_they_are_bound_to_exists
         .unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
 }
+
+#[tokio::test]
+async fn concurrent_creates_never_exceed_a_quota() {
+    use k8s_openapi::api::core::v1::ResourceQuota;
+    let server = start();
+    let client = client(&server).await;
+    let quota: ResourceQuota = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "few"},
+        "spec": {"hard": {"configmaps": "10"}}
+    }))
+    .unwrap();
+    Api::<ResourceQuota>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &quota)
+        .await
+        .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    // The root CA publisher's ConfigMap counts too: let it land first.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while api.get_opt("kube-root-ca.crt").await.unwrap().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "kube-root-ca.crt never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before = api.list(&ListParams::default()).await.unwrap().items.len();
+    let attempts = (0..40).map(|i| {
+        let api = api.clone();
+        async move { api.create(&PostParams::default(), &configmap(&format!("c{i}"))).await }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| r.is_ok()).count();
+    for refused in results.iter().filter_map(|r| r.as_ref().err()) {
+        match refused {
+            kube::Error::Api(status) => {
+                assert!(status.code == 403 || status.code == 409, "refused with {status:?}")
+            }
+            other => panic!("unexpected error {other:?}"),
+        }
+    }
+    let after = api.list(&ListParams::default()).await.unwrap().items.len();
+    assert_eq!(after, before + created);
+    assert!(after <= 10, "{after} configmaps under a quota of 10");
+    assert_eq!(after, 10, "the quota fills up: {created} created after {before}");
+}
