@@ -1,6 +1,7 @@
 //! The `capstan` binary: one clap subcommand per component or tool.
 
 mod controller_manager;
+mod scheduler;
 mod server;
 mod snapshot;
 
@@ -19,6 +20,8 @@ enum Command {
     Server(server::ServerArgs),
     /// Run the controllers alone against an API server (under leader election).
     ControllerManager(controller_manager::ControllerManagerArgs),
+    /// Run the scheduler alone, against an API server.
+    Scheduler(scheduler::SchedulerArgs),
     /// Save or restore a snapshot of the embedded store.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Server(args) => server::run(args).await,
             Command::ControllerManager(args) => controller_manager::run(args).await,
+            Command::Scheduler(args) => scheduler::run(args).await,
             Command::Snapshot(command) => snapshot::run(command),
             Command::Bench(scenario) => capstan_bench::run(scenario).await,
         }

@@ -117,9 +117,20 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         pki.ca_cert.clone(),
         shutdown(),
     ));
+    // The scheduler, too, under leader election: several servers may share one store.
+    let scheduler = tokio::spawn({
+        let client = loopback_client(&kubeconfig).await?;
+        let identity = capstan_scheduler::identity();
+        let stopped = shutdown();
+        async move {
+            let config = capstan_scheduler::Config::default();
+            capstan_scheduler::run_with_leader_election(client, config, &identity, stopped).await
+        }
+    });
     capstan_apiserver::serve(server, &pki, listener, shutdown()).await?;
     compactor.abort();
     controllers.abort();
+    scheduler.abort();
     tracing::info!("shutting down");
     Ok(())
 }

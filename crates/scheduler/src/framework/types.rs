@@ -1,0 +1,340 @@
+//! What plugins look at: a pod parsed once for scheduling (`PodInfo`) and a node with the pods
+//! counted on it (`NodeInfo`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, PodSpec, PodStatus, Taint};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::resources::{Resources, pod_non_zero_requests, pod_requests};
+use super::selectors::{Labels, Selector};
+
+/// `namespace/name`.
+pub type PodKey = String;
+
+/// A host port a pod asks for; two conflict on the same protocol and port when either binds
+/// every address or both bind the same one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPort {
+    pub protocol: String,
+    pub ip: String,
+    pub port: i32,
+}
+
+impl HostPort {
+    pub fn conflicts(&self, other: &HostPort) -> bool {
+        let any = |ip: &str| ip.is_empty() || ip == "0.0.0.0";
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (any(&self.ip) || any(&other.ip) || self.ip == other.ip)
+    }
+}
+
+/// A pod (anti-)affinity term, parsed.
+#[derive(Clone, Debug)]
+pub struct AffinityTerm {
+    pub selector: Selector,
+    /// The namespaces the term looks at; empty with no namespace selector means the pod's own.
+    pub namespaces: Vec<String>,
+    /// Matched against `kubernetes.io/metadata.name` (the one namespace label every namespace
+    /// has; the scheduler does not watch namespaces).
+    pub namespace_selector: Option<Selector>,
+    pub topology_key: String,
+    pub weight: i32,
+}
+
+impl AffinityTerm {
+    fn parse(term: &PodAffinityTerm, namespace: &str, weight: i32) -> Result<Self, String> {
+        let selector = match &term.label_selector {
+            Some(selector) => Selector::parse(selector)?,
+            None => Selector::nothing(),
+        };
+        if term.topology_key.is_empty() {
+            return Err("a pod affinity term has an empty topologyKey".to_owned());
+        }
+        let namespace_selector =
+            term.namespace_selector.as_ref().map(Selector::parse).transpose()?;
+        let mut namespaces = term.namespaces.clone().unwrap_or_default();
+        if namespaces.is_empty() && namespace_selector.is_none() {
+            namespaces.push(namespace.to_owned());
+        }
+        Ok(Self {
+            selector,
+            namespaces,
+            namespace_selector,
+            topology_key: term.topology_key.clone(),
+            weight,
+        })
+    }
+
+    /// Whether `pod` is one of the pods this term selects.
+    pub fn matches(&self, pod: &PodInfo) -> bool {
+        let in_namespace = self.namespaces.iter().any(|n| *n == pod.namespace)
+            || self.namespace_selector.as_ref().is_some_and(|s| {
+                s.matches(
+                    &[("kubernetes.io/metadata.name".to_owned(), pod.namespace.clone())].into(),
+                )
+            });
+        in_namespace && self.selector.matches(&pod.labels)
+    }
+}
+
+/// A pod as the scheduler keeps it: a trimmed copy plus what plugins compute from it once.
+#[derive(Debug)]
+pub struct PodInfo {
+    /// Only the fields scheduling reads (metadata, scheduling-related spec, a little status).
+    pub pod: Pod,
+    pub key: PodKey,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub labels: Labels,
+    pub priority: i32,
+    pub requests: Resources,
+    /// Cpu and memory with upstream's per-container defaults, for scoring.
+    pub non_zero: (i64, i64),
+    pub ports: Vec<HostPort>,
+    pub images: Vec<String>,
+    pub required_affinity: Vec<AffinityTerm>,
+    pub required_anti_affinity: Vec<AffinityTerm>,
+    pub preferred_affinity: Vec<AffinityTerm>,
+    pub preferred_anti_affinity: Vec<AffinityTerm>,
+    /// Why the pod's affinity terms could not be read; the pod stays pending with this reason.
+    pub parse_error: Option<String>,
+}
+
+impl PodInfo {
+    pub fn new(pod: &Pod) -> Self {
+        let metadata = &pod.metadata;
+        let namespace = metadata.namespace.clone().unwrap_or_default();
+        let name = metadata.name.clone().unwrap_or_default();
+        let empty = PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&empty);
+        let mut ports = Vec::new();
+        let mut images = Vec::new();
+        for container in spec.containers.iter().chain(spec.init_containers.iter().flatten()) {
+            images.extend(container.image.clone());
+            for port in container.ports.iter().flatten() {
+                if let Some(host_port) = port.host_port.filter(|p| *p > 0) {
+                    ports.push(HostPort {
+                        protocol: port.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+                        ip: port.host_ip.clone().unwrap_or_default(),
+                        port: host_port,
+                    });
+                }
+            }
+        }
+        let mut info = PodInfo {
+            key: format!("{namespace}/{name}"),
+            uid: metadata.uid.clone().unwrap_or_default(),
+            labels: metadata.labels.clone().unwrap_or_default(),
+            priority: spec.priority.unwrap_or(0),
+            requests: pod_requests(spec),
+            non_zero: pod_non_zero_requests(spec),
+            ports,
+            images,
+            required_affinity: Vec::new(),
+            required_anti_affinity: Vec::new(),
+            preferred_affinity: Vec::new(),
+            preferred_anti_affinity: Vec::new(),
+            parse_error: None,
+            pod: trimmed(pod),
+            namespace,
+            name,
+        };
+        if let Err(error) = info.parse_affinity(spec) {
+            info.parse_error = Some(error);
+        }
+        info
+    }
+
+    fn parse_affinity(&mut self, spec: &PodSpec) -> Result<(), String> {
+        let Some(affinity) = &spec.affinity else { return Ok(()) };
+        let ns = self.namespace.clone();
+        let required = |terms: Option<&Vec<PodAffinityTerm>>| {
+            terms
+                .into_iter()
+                .flatten()
+                .map(|t| AffinityTerm::parse(t, &ns, 1))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let preferred =
+            |terms: Option<&Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>| {
+                terms
+                    .into_iter()
+                    .flatten()
+                    .map(|w| AffinityTerm::parse(&w.pod_affinity_term, &ns, w.weight))
+                    .collect::<Result<Vec<_>, _>>()
+            };
+        if let Some(a) = &affinity.pod_affinity {
+            self.required_affinity =
+                required(a.required_during_scheduling_ignored_during_execution.as_ref())?;
+            self.preferred_affinity =
+                preferred(a.preferred_during_scheduling_ignored_during_execution.as_ref())?;
+        }
+        if let Some(a) = &affinity.pod_anti_affinity {
+            self.required_anti_affinity =
+                required(a.required_during_scheduling_ignored_during_execution.as_ref())?;
+            self.preferred_anti_affinity =
+                preferred(a.preferred_during_scheduling_ignored_during_execution.as_ref())?;
+        }
+        Ok(())
+    }
+
+    pub fn spec(&self) -> &PodSpec {
+        self.pod.spec.as_ref().expect("trimmed pods always have a spec")
+    }
+
+    pub fn has_affinity(&self) -> bool {
+        !(self.required_affinity.is_empty()
+            && self.required_anti_affinity.is_empty()
+            && self.preferred_affinity.is_empty()
+            && self.preferred_anti_affinity.is_empty())
+    }
+
+    pub fn nominated_node(&self) -> Option<&str> {
+        self.pod.status.as_ref()?.nominated_node_name.as_deref().filter(|n| !n.is_empty())
+    }
+}
+
+/// Keeps only what scheduling reads, so 50,000 pods stay small in memory.
+fn trimmed(pod: &Pod) -> Pod {
+    let m = &pod.metadata;
+    let spec = pod.spec.as_ref();
+    let spec = spec.map(|s| PodSpec {
+        affinity: s.affinity.clone(),
+        node_name: s.node_name.clone(),
+        node_selector: s.node_selector.clone(),
+        preemption_policy: s.preemption_policy.clone(),
+        priority: s.priority,
+        scheduler_name: s.scheduler_name.clone(),
+        scheduling_gates: s.scheduling_gates.clone(),
+        tolerations: s.tolerations.clone(),
+        topology_spread_constraints: s.topology_spread_constraints.clone(),
+        ..Default::default()
+    });
+    Pod {
+        metadata: ObjectMeta {
+            name: m.name.clone(),
+            namespace: m.namespace.clone(),
+            uid: m.uid.clone(),
+            labels: m.labels.clone(),
+            creation_timestamp: m.creation_timestamp.clone(),
+            deletion_timestamp: m.deletion_timestamp.clone(),
+            resource_version: m.resource_version.clone(),
+            ..Default::default()
+        },
+        spec: Some(spec.unwrap_or_default()),
+        status: pod.status.as_ref().map(|s| PodStatus {
+            nominated_node_name: s.nominated_node_name.clone(),
+            start_time: s.start_time.clone(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// A node and the pods counted on it (bound and assumed).
+#[derive(Clone, Debug, Default)]
+pub struct NodeInfo {
+    pub name: String,
+    /// False for a placeholder holding pods bound to a node the scheduler has not seen yet.
+    pub exists: bool,
+    pub labels: Labels,
+    pub taints: Vec<Taint>,
+    pub unschedulable: bool,
+    pub allocatable: Resources,
+    /// Image names (every tag and digest name) with their size in bytes.
+    pub images: Vec<(String, i64)>,
+    pub requested: Resources,
+    pub non_zero_requested: (i64, i64),
+    pub pods: Vec<Arc<PodInfo>>,
+    pub used_ports: Vec<HostPort>,
+    pub pods_with_affinity: usize,
+    pub pods_with_required_anti_affinity: usize,
+}
+
+impl NodeInfo {
+    pub fn placeholder(name: &str) -> Self {
+        Self { name: name.to_owned(), ..Default::default() }
+    }
+
+    pub fn from_node(node: &Node) -> Self {
+        let mut info = Self::placeholder(node.metadata.name.as_deref().unwrap_or_default());
+        info.set_node(node);
+        info
+    }
+
+    /// Takes the node's own fields, keeping the pods counted on it.
+    pub fn set_node(&mut self, node: &Node) {
+        self.exists = true;
+        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        let spec = node.spec.as_ref();
+        self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
+        self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
+        let status = node.status.as_ref();
+        self.allocatable = Resources::from_list(status.and_then(|s| s.allocatable.as_ref()));
+        self.images = status
+            .and_then(|s| s.images.as_ref())
+            .into_iter()
+            .flatten()
+            .flat_map(|image| {
+                let size = image.size_bytes.unwrap_or(0);
+                image.names.iter().flatten().map(move |n| (n.clone(), size))
+            })
+            .collect();
+    }
+
+    /// Whether the scheduling-relevant parts of `node` differ from what is kept here.
+    pub fn differs_from(&self, node: &Node) -> bool {
+        let mut other = NodeInfo::placeholder(&self.name);
+        other.set_node(node);
+        !self.exists
+            || other.labels != self.labels
+            || other.taints != self.taints
+            || other.unschedulable != self.unschedulable
+            || other.allocatable != self.allocatable
+            || other.images != self.images
+    }
+
+    pub fn add_pod(&mut self, pod: Arc<PodInfo>) {
+        self.requested.add(&pod.requests);
+        self.requested.pods += 1;
+        self.non_zero_requested.0 += pod.non_zero.0;
+        self.non_zero_requested.1 += pod.non_zero.1;
+        self.used_ports.extend(pod.ports.iter().cloned());
+        if pod.has_affinity() {
+            self.pods_with_affinity += 1;
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity += 1;
+        }
+        self.pods.push(pod);
+    }
+
+    pub fn remove_pod(&mut self, key: &str) -> Option<Arc<PodInfo>> {
+        let index = self.pods.iter().position(|p| p.key == key)?;
+        let pod = self.pods.swap_remove(index);
+        self.requested.subtract(&pod.requests);
+        self.requested.pods -= 1;
+        self.non_zero_requested.0 -= pod.non_zero.0;
+        self.non_zero_requested.1 -= pod.non_zero.1;
+        for port in &pod.ports {
+            if let Some(i) = self.used_ports.iter().position(|p| p == port) {
+                self.used_ports.swap_remove(i);
+            }
+        }
+        if pod.has_affinity() {
+            self.pods_with_affinity -= 1;
+        }
+        if !pod.required_anti_affinity.is_empty() {
+            self.pods_with_required_anti_affinity -= 1;
+        }
+        Some(pod)
+    }
+}
+
+/// Labels for tests and plugins: `[("k", "v")]` → a label map.
+pub fn labels<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
