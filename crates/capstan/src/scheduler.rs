@@ -13,6 +13,9 @@ pub struct SchedulerArgs {
     /// schedulers can run for availability.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
+    /// The Lease (in kube-system) schedulers of one kind compete for.
+    #[arg(long, default_value = capstan_scheduler::LEASE_NAME)]
+    pub leader_elect_resource_name: String,
     /// Pods naming this scheduler in `spec.schedulerName` are scheduled; others are left alone.
     #[arg(long, default_value = capstan_scheduler::DEFAULT_SCHEDULER_NAME)]
     pub scheduler_name: String,
@@ -34,13 +37,18 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
         scheduler_name: args.scheduler_name,
         percentage_of_nodes_to_score: Some(args.percentage_of_nodes_to_score).filter(|p| *p > 0),
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = crate::server::shutdown_signal()?();
     if args.leader_elect {
         let identity = capstan_scheduler::identity();
         tracing::info!(identity, "scheduler starting, electing a leader");
-        capstan_scheduler::run_with_leader_election(client, config, &identity, shutdown).await;
+        capstan_scheduler::run_with_leader_election(
+            client,
+            config,
+            &args.leader_elect_resource_name,
+            &identity,
+            shutdown,
+        )
+        .await;
     } else {
         tokio::select! {
             () = capstan_scheduler::run(client, config) => {}

@@ -124,7 +124,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         let stopped = shutdown();
         async move {
             let config = capstan_scheduler::Config::default();
-            capstan_scheduler::run_with_leader_election(client, config, &identity, stopped).await
+            capstan_scheduler::run_with_leader_election(
+                client,
+                config,
+                capstan_scheduler::LEASE_NAME,
+                &identity,
+                stopped,
+            )
+            .await
         }
     });
     capstan_apiserver::serve(server, &pki, listener, shutdown()).await?;

@@ -74,20 +74,17 @@ pub async fn run(client: kube::Client, config: Config) {
     );
 }
 
-/// Schedules only while this process holds the scheduler Lease, until `shutdown` resolves.
+/// Schedules only while this process holds the Lease `kube-system/<lease>` (normally
+/// [`LEASE_NAME`]), until `shutdown` resolves.
 pub async fn run_with_leader_election(
     client: kube::Client,
     config: Config,
+    lease: &str,
     identity: &str,
     shutdown: impl Future<Output = ()>,
 ) {
-    let elector = LeaderElector::new(
-        client.clone(),
-        LEASE_NAMESPACE,
-        LEASE_NAME,
-        identity,
-        Timings::default(),
-    );
+    let elector =
+        LeaderElector::new(client.clone(), LEASE_NAMESPACE, lease, identity, Timings::default());
     elector.run(|| run(client.clone(), config.clone()), shutdown).await;
 }
 
