@@ -272,11 +272,11 @@ impl Scheduler {
         let snapshot = self.cache.snapshot();
         let post = self.framework.run_post_filter(state, &pod, snapshot, &statuses);
         let mut message = fit_error(total, &statuses);
-        if let Some(result) = &post {
-            if !result.status.is_success() {
-                message.push(' ');
-                message.push_str(&result.status.message());
-            }
+        if let Some(result) = &post
+            && !result.status.is_success()
+        {
+            message.push(' ');
+            message.push_str(&result.status.message());
         }
         let rejected_by = statuses.values().map(|s| s.plugin()).collect();
         if let Some(result) = post
@@ -322,7 +322,7 @@ fn select_host(feasible: &[usize], scores: &[i64], random: &mut u64) -> usize {
             *random ^= *random << 13;
             *random ^= *random >> 7;
             *random ^= *random << 17;
-            if *random % ties == 0 {
+            if (*random).is_multiple_of(ties) {
                 best = *index;
             }
         }

@@ -187,7 +187,9 @@ mod tests {
 
     #[test]
     fn requests_count_init_containers_sidecars_and_overhead_like_upstream() {
-        let cases: &[(&str, Vec<Container>, Vec<Container>, Option<&str>, i64, i64)] = &[
+        /// What, containers, init containers, overhead cpu, expected cpu and memory.
+        type Case<'a> = (&'a str, Vec<Container>, Vec<Container>, Option<&'a str>, i64, i64);
+        let cases: &[Case] = &[
             (
                 "containers add up",
                 vec![container("100m", "1Mi", false), container("200m", "", false)],

@@ -70,7 +70,7 @@ impl AffinityTerm {
 
     /// Whether `pod` is one of the pods this term selects.
     pub fn matches(&self, pod: &PodInfo) -> bool {
-        let in_namespace = self.namespaces.iter().any(|n| *n == pod.namespace)
+        let in_namespace = self.namespaces.contains(&pod.namespace)
             || self.namespace_selector.as_ref().is_some_and(|s| {
                 s.matches(
                     &[("kubernetes.io/metadata.name".to_owned(), pod.namespace.clone())].into(),

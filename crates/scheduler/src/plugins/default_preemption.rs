@@ -176,7 +176,9 @@ mod tests {
 
     #[test]
     fn preempts_the_fewest_least_important_pods() {
-        let cases: Vec<(&str, PodInfo, Vec<NodeInfo>, Option<&str>, Vec<&str>)> = vec![
+        /// What, the preemptor, the nodes, the expected nomination and victims.
+        type Case<'a> = (&'a str, PodInfo, Vec<NodeInfo>, Option<&'a str>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (
                 "one low-priority victim",
                 prioritized("p", 100, "2"),
