@@ -208,6 +208,20 @@ where
             }
         })
     }
+
+    /// Every cached object now, then the objects each later change concerns (all of them on a
+    /// resync): a Controller's trigger stream.
+    pub fn touched(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        let changes = self.subscribe();
+        let store = self.store.clone();
+        let now = store.state();
+        futures::stream::iter(now).chain(changes.flat_map(move |change| {
+            futures::stream::iter(match change {
+                Change::Resync => store.state(),
+                change => change.objects(),
+            })
+        }))
+    }
 }
 
 /// Index keys shared by the workload kinds: `ns:<namespace>`, and `owner:<uid>` for an object

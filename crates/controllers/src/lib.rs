@@ -1,8 +1,11 @@
 //! The controller manager: level-triggered kube-rs Controllers that act through the API like
 //! any other client, so each can run inside `capstan server` or on its own.
 
+pub mod endpoints;
+pub mod endpointslice;
 pub mod events;
 pub mod expectations;
+pub mod gc;
 pub mod informer;
 pub mod namespace;
 pub mod ownership;
@@ -10,6 +13,7 @@ pub mod pods;
 pub mod replicaset;
 pub mod resourcequota;
 pub mod serviceaccount;
+pub mod services;
 #[cfg(test)]
 mod testing;
 pub mod workloads;
@@ -33,6 +37,8 @@ pub async fn run(client: kube::Client, ca_pem: String) {
     );
     tokio::join!(
         pods_feed,
+        services::run(client.clone(), pods.clone()),
+        gc::run(client.clone()),
         workloads::run(client.clone(), pods),
         namespace::run(client.clone()),
         resourcequota::run(client.clone()),

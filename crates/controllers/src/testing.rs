@@ -56,6 +56,15 @@ impl FakeApi {
             .collect()
     }
 
+    /// Every write (all but GET), as `METHOD path`.
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method != "GET")
+            .map(|c| format!("{} {}", c.method, c.path))
+            .collect()
+    }
+
     async fn answer(&self, request: Request<Body>) -> Response<Body> {
         let method = request.method().to_string();
         let path = request.uri().path().to_owned();
@@ -81,6 +90,8 @@ impl FakeApi {
                 meta["uid"] = json!(format!("uid-{n}"));
                 respond(201, &object)
             }
+            // A replaced object comes back as written.
+            "PUT" => respond(200, &object),
             "DELETE" => {
                 respond(200, &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
             }

@@ -700,19 +700,28 @@ pub(super) async fn delete_one(
 /// finish first (finalizers, a running pod's grace period), namespaces to Terminating.
 fn apply_deletion(resource: &Resource, object: &mut Value, options: &DeleteOptions) {
     let deleting = object["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null());
-    let policy_finalizer = match options.propagation.as_deref() {
-        Some("Orphan") => Some("orphan"),
-        Some("Foreground") => Some("foregroundDeletion"),
-        _ => None,
+    // As upstream: the policy asked for replaces the other policy's finalizer, even on an
+    // object already being deleted; no policy keeps what is there.
+    let (add, remove): (&[&str], &[&str]) = match options.propagation.as_deref() {
+        Some("Orphan") => (&["orphan"], &["foregroundDeletion"]),
+        Some("Foreground") => (&["foregroundDeletion"], &["orphan"]),
+        Some(_) => (&[], &["orphan", "foregroundDeletion"]),
+        None => (&[], &[]),
     };
-    if let Some(finalizer) = policy_finalizer.filter(|_| !deleting) {
+    if !add.is_empty() || !remove.is_empty() {
         let meta = metadata_mut(object);
         let mut finalizers =
             meta.get("finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
-        if !finalizers.iter().any(|f| f == finalizer) {
-            finalizers.push(json!(finalizer));
+        let before = finalizers.len();
+        finalizers.retain(|f| !remove.iter().any(|r| f == r));
+        for finalizer in add {
+            if !finalizers.iter().any(|f| f == finalizer) {
+                finalizers.push(json!(finalizer));
+            }
         }
-        meta.insert("finalizers".into(), Value::Array(finalizers));
+        if finalizers.len() != before || !add.is_empty() {
+            meta.insert("finalizers".into(), Value::Array(finalizers));
+        }
     }
     if resource.kind == "Namespace" {
         object["status"]["phase"] = json!("Terminating");

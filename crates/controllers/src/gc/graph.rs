@@ -1,0 +1,179 @@
+//! The ownership graph: which objects each object owns, kept from every kind's changes, so an
+//! owner's deletion reaches its dependents without scanning every cache.
+
+use std::collections::{HashMap, HashSet};
+
+use kube::api::ObjectMeta;
+
+/// Where an object lives: its kind (an index into the collector's kinds), namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub kind: usize,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    place: Place,
+    /// Owner uid, and whether this object blocks that owner's foreground deletion.
+    owners: Vec<(String, bool)>,
+    /// Being deleted in the foreground: its dependents go first.
+    waiting: bool,
+}
+
+/// A dependent as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    pub place: Place,
+    pub uid: String,
+    pub blocks_owner_deletion: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    nodes: HashMap<String, Node>,
+    dependents: HashMap<String, HashSet<String>>,
+}
+
+pub fn waiting_for_dependents(meta: &ObjectMeta) -> bool {
+    meta.deletion_timestamp.is_some()
+        && meta.finalizers.iter().flatten().any(|f| f == super::FOREGROUND)
+}
+
+impl Graph {
+    /// Records an object as it now is; returns the places whose reconcile this may change.
+    pub fn applied(&mut self, place: Place, meta: &ObjectMeta) -> Vec<Place> {
+        let Some(uid) = meta.uid.clone() else { return Vec::new() };
+        let owners: Vec<(String, bool)> = meta
+            .owner_references
+            .iter()
+            .flatten()
+            .map(|r| (r.uid.clone(), r.block_owner_deletion.unwrap_or(false)))
+            .collect();
+        let waiting = waiting_for_dependents(meta);
+        self.unlink(&uid);
+        for (owner, _) in &owners {
+            self.dependents.entry(owner.clone()).or_default().insert(uid.clone());
+        }
+        self.nodes.insert(uid.clone(), Node { place, owners, waiting });
+        if meta.deletion_timestamp.is_some() { self.dependent_places(&uid) } else { Vec::new() }
+    }
+
+    /// Forgets a deleted object; its dependents are now dangling and its owners may be unblocked.
+    pub fn deleted(&mut self, meta: &ObjectMeta) -> Vec<Place> {
+        let Some(uid) = meta.uid.clone() else { return Vec::new() };
+        let mut affected = self.dependent_places(&uid);
+        if let Some(node) = self.nodes.get(&uid) {
+            affected.extend(
+                node.owners.iter().filter_map(|(o, _)| self.nodes.get(o)).map(|n| n.place.clone()),
+            );
+        }
+        self.unlink(&uid);
+        self.nodes.remove(&uid);
+        affected
+    }
+
+    fn unlink(&mut self, uid: &str) {
+        if let Some(old) = self.nodes.get(uid) {
+            for (owner, _) in &old.owners {
+                if let Some(set) = self.dependents.get_mut(owner) {
+                    set.remove(uid);
+                    if set.is_empty() {
+                        self.dependents.remove(owner);
+                    }
+                }
+            }
+        }
+    }
+
+    fn dependent_places(&self, uid: &str) -> Vec<Place> {
+        self.dependents_of(uid).into_iter().map(|d| d.place).collect()
+    }
+
+    /// The objects that name `uid` as an owner.
+    pub fn dependents_of(&self, uid: &str) -> Vec<Dependent> {
+        self.dependents
+            .get(uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                let node = self.nodes.get(d)?;
+                let blocks = node.owners.iter().any(|(o, block)| o == uid && *block);
+                Some(Dependent {
+                    place: node.place.clone(),
+                    uid: d.clone(),
+                    blocks_owner_deletion: blocks,
+                })
+            })
+            .collect()
+    }
+
+    pub fn has_dependents(&self, uid: &str) -> bool {
+        self.dependents.get(uid).is_some_and(|d| !d.is_empty())
+    }
+
+    /// Whether the object is known, and if so whether it waits for its dependents.
+    pub fn known(&self, uid: &str) -> Option<bool> {
+        self.nodes.get(uid).map(|n| n.waiting)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    fn meta(uid: &str, owners: &[(&str, bool)]) -> ObjectMeta {
+        ObjectMeta {
+            uid: Some(uid.into()),
+            owner_references: Some(
+                owners
+                    .iter()
+                    .map(|(o, block)| OwnerReference {
+                        uid: (*o).into(),
+                        block_owner_deletion: Some(*block),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }
+    }
+
+    fn place(name: &str) -> Place {
+        Place { kind: 0, namespace: Some("default".into()), name: name.into() }
+    }
+
+    #[test]
+    fn deleting_an_owner_reaches_its_dependents_and_unblocks_nothing_else() {
+        let mut graph = Graph::default();
+        graph.applied(place("rs"), &meta("rs-uid", &[]));
+        graph.applied(place("pod-a"), &meta("a", &[("rs-uid", true)]));
+        graph.applied(place("pod-b"), &meta("b", &[("rs-uid", false)]));
+        let mut dependents = graph.dependents_of("rs-uid");
+        dependents.sort_by(|x, y| x.uid.cmp(&y.uid));
+        assert_eq!(dependents.len(), 2);
+        assert!(dependents[0].blocks_owner_deletion && !dependents[1].blocks_owner_deletion);
+        let mut affected = graph.deleted(&meta("rs-uid", &[]));
+        affected.sort_by(|x, y| x.name.cmp(&y.name));
+        assert_eq!(affected, vec![place("pod-a"), place("pod-b")]);
+    }
+
+    #[test]
+    fn a_deleted_dependent_leaves_its_owner_and_requeues_it() {
+        let mut graph = Graph::default();
+        graph.applied(place("rs"), &meta("rs-uid", &[]));
+        graph.applied(place("pod-a"), &meta("a", &[("rs-uid", true)]));
+        assert_eq!(graph.deleted(&meta("a", &[("rs-uid", true)])), vec![place("rs")]);
+        assert!(!graph.has_dependents("rs-uid"));
+    }
+
+    #[test]
+    fn dropping_an_owner_reference_unlinks_the_dependent() {
+        let mut graph = Graph::default();
+        graph.applied(place("pod-a"), &meta("a", &[("rs-uid", true)]));
+        graph.applied(place("pod-a"), &meta("a", &[]));
+        assert!(graph.dependents_of("rs-uid").is_empty());
+    }
+}

@@ -1,0 +1,182 @@
+//! The collector's metadata informers: one metadata-only watch and store per kind, with a
+//! stream of changes (deletions included) for the ownership graph and the per-kind controllers.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::stream::{self, BoxStream};
+use futures::{Stream, StreamExt};
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{Lookup, ObjectRef, Store, store::Writer};
+use kube::runtime::watcher::{self, Event};
+use tokio::sync::broadcast;
+use tokio::task::AbortHandle;
+
+/// Changes queued per subscriber before it is considered lagging (it then gets a full resync).
+const BUFFER: usize = 4096;
+
+/// What happened to one object.
+#[derive(Debug, Clone)]
+pub enum Change<K> {
+    Applied(Arc<K>),
+    Deleted(Arc<K>),
+}
+
+impl<K> Change<K> {
+    pub fn object(&self) -> &Arc<K> {
+        match self {
+            Change::Applied(o) | Change::Deleted(o) => o,
+        }
+    }
+}
+
+/// One watch of one resource type, its store, and the stream of its changes.
+pub struct Informer<K: Lookup + Clone + 'static>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store: Store<K>,
+    changes: broadcast::Sender<Change<K>>,
+    watch: AbortHandle,
+}
+
+impl<K> Drop for Informer<K>
+where
+    K: Lookup + Clone + 'static,
+    K::DynamicType: Eq + Hash + Clone,
+{
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
+impl<K> Informer<K>
+where
+    K: Lookup + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+{
+    /// Starts consuming `events` into a new store.
+    pub fn start(
+        events: BoxStream<'static, watcher::Result<Event<K>>>,
+        dyntype: K::DynamicType,
+    ) -> Self {
+        let mut writer = Writer::new(dyntype.clone());
+        let store = writer.as_reader();
+        let (changes, _) = broadcast::channel(BUFFER);
+        let sender = changes.clone();
+        let reader = store.clone();
+        let watch = tokio::spawn(async move {
+            let mut events = events.default_backoff().boxed();
+            let mut before: Vec<Arc<K>> = Vec::new();
+            while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::debug!("informer watch: {e}");
+                        continue;
+                    }
+                };
+                if matches!(event, Event::Init) {
+                    before = reader.state();
+                }
+                writer.apply_watcher_event(&event);
+                match event {
+                    Event::Apply(object) => {
+                        let key = object.to_object_ref(dyntype.clone());
+                        if let Some(stored) = reader.get(&key) {
+                            let _ = sender.send(Change::Applied(stored));
+                        }
+                    }
+                    Event::Delete(object) => {
+                        let _ = sender.send(Change::Deleted(Arc::new(object)));
+                    }
+                    Event::InitDone => {
+                        // Objects gone while the watch was down were deleted meanwhile.
+                        for old in std::mem::take(&mut before) {
+                            if reader.get(&old.to_object_ref(dyntype.clone())).is_none() {
+                                let _ = sender.send(Change::Deleted(old));
+                            }
+                        }
+                        for object in reader.state() {
+                            let _ = sender.send(Change::Applied(object));
+                        }
+                    }
+                    Event::Init | Event::InitApply(_) => {}
+                }
+            }
+        })
+        .abort_handle();
+        Informer { store, changes, watch }
+    }
+
+    /// The shared, read-only cache.
+    pub fn store(&self) -> Store<K> {
+        self.store.clone()
+    }
+
+    /// Every change from now on, preceded by every object already cached; a subscriber that
+    /// falls behind gets the whole cache again rather than a gap.
+    pub fn changes(&self) -> BoxStream<'static, Change<K>> {
+        let receiver = self.changes.subscribe();
+        let store = self.store.clone();
+        let current: Vec<Change<K>> = store.state().into_iter().map(Change::Applied).collect();
+        let rest = stream::unfold((receiver, store), |(mut receiver, store)| async move {
+            let changes = match receiver.recv().await {
+                Ok(change) => vec![change],
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    store.state().into_iter().map(Change::Applied).collect()
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((changes, (receiver, store)))
+        })
+        .flat_map(stream::iter);
+        stream::iter(current).chain(rest).boxed()
+    }
+
+    /// The objects that changed (deleted ones too), for a Controller's trigger.
+    pub fn objects(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        self.changes().map(|change| change.object().clone())
+    }
+
+    /// Only the objects still present, for a Controller's own kind (a deleted object has
+    /// nothing left to reconcile).
+    pub fn applied(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        self.changes().filter_map(|change| async move {
+            match change {
+                Change::Applied(o) => Some(o),
+                Change::Deleted(_) => None,
+            }
+        })
+    }
+
+    pub async fn ready(&self) {
+        let _ = self.store.wait_until_ready().await;
+    }
+
+    pub fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.store.get(key)
+    }
+}
+
+/// The object metadata of a kind, as the garbage collector tracks every kind.
+pub type Metadata = PartialObjectMeta<DynamicObject>;
+
+/// Watches the metadata of every object of one kind, cluster-wide.
+pub fn watch(client: &kube::Client, resource: &ApiResource) -> Informer<Metadata> {
+    let api: Api<Metadata> = Api::all_with(client.clone(), resource);
+    Informer::start(watcher::watcher(api, watcher::Config::default()).boxed(), resource.clone())
+}
+
+/// kube's description of a served resource.
+pub fn api_resource(resource: &capstan_api::Resource) -> ApiResource {
+    ApiResource {
+        group: resource.group.into(),
+        version: resource.version.into(),
+        api_version: resource.api_version(),
+        kind: resource.kind.into(),
+        plural: resource.plural.into(),
+    }
+}
