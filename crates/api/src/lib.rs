@@ -2,6 +2,7 @@
 //! served (registry), how they print (tables), how they are selected (selectors, fields), and
 //! how they are described (OpenAPI), and how their protobuf bodies read as JSON.
 
+pub mod apply;
 pub mod defaults;
 pub mod fields;
 pub mod openapi;

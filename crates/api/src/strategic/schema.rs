@@ -1,5 +1,6 @@
-//! The patch metadata strategic merge patch needs — each type's fields, their shapes, patch
-//! strategies and merge keys — derived once from the embedded OpenAPI definitions.
+//! The patch metadata strategic merge patch and server-side apply need — each type's fields,
+//! their shapes, patch strategies, merge keys, list types and map types — derived once from
+//! the embedded OpenAPI definitions.
 //!
 //! Only this compact table stays resident: each definition is parsed once while building it,
 //! and its descriptions (most of the file) are dropped.
@@ -35,16 +36,34 @@ pub(crate) struct Strategy {
     pub merge_key: Option<Box<str>>,
 }
 
+/// How server-side apply treats a list, as upstream derives it: `x-kubernetes-list-type`
+/// first, else a `merge` patch strategy (by its merge key, or as a set), else atomic.
+#[derive(Debug, Default)]
+pub(crate) enum ListType {
+    #[default]
+    Atomic,
+    Set,
+    /// Items are identified by these fields (`x-kubernetes-list-map-keys`).
+    Map(Box<[Box<str>]>),
+}
+
 #[derive(Debug)]
 pub(crate) struct Field {
     pub shape: Shape,
     pub strategy: Strategy,
+    pub list: ListType,
+    /// `x-kubernetes-map-type: atomic` on the field: applied and owned as one value.
+    pub atomic: bool,
 }
 
 /// One definition: its fields sorted by name.
 struct Type {
     name: &'static str,
     fields: Vec<(Box<str>, Field)>,
+    /// `x-kubernetes-map-type: atomic` on the definition (LabelSelector, ObjectReference, …).
+    atomic: bool,
+    /// `Shape::Struct` of this type, to lend out by reference.
+    shape: Shape,
 }
 
 pub(crate) struct Schema {
@@ -57,6 +76,7 @@ pub(crate) struct Schema {
 /// The shape of every field the schema does not describe.
 static ANY: Shape = Shape::Any;
 static NO_STRATEGY: Strategy = Strategy { merge: false, replace: false, merge_key: None };
+static ATOMIC_LIST: ListType = ListType::Atomic;
 
 pub(crate) fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
@@ -84,13 +104,18 @@ fn build() -> Schema {
             .into_iter()
             .flatten()
             .map(|(field, property)| {
-                let field_schema =
-                    Field { shape: shape(property, &names), strategy: strategy(property) };
+                let field_schema = Field {
+                    shape: shape(property, &names),
+                    strategy: strategy(property),
+                    list: list_type(property),
+                    atomic: property["x-kubernetes-map-type"] == "atomic",
+                };
                 (field.as_str().into(), field_schema)
             })
             .collect();
         fields.sort_by(|a, b| a.0.cmp(&b.0));
-        types.push(Type { name, fields });
+        let atomic = schema["x-kubernetes-map-type"] == "atomic";
+        types.push(Type { name, fields, atomic, shape: Shape::Struct(index as u32) });
     }
     for field in types.iter_mut().flat_map(|t| t.fields.iter_mut()) {
         resolve(&mut field.1.shape, &inline);
@@ -156,17 +181,44 @@ fn strategy(property: &Value) -> Strategy {
     }
 }
 
-/// How one field of a map is patched: its shape and strategy.
+fn list_type(property: &Value) -> ListType {
+    let keys = || -> Box<[Box<str>]> {
+        let keys = property["x-kubernetes-list-map-keys"].as_array();
+        keys.into_iter().flatten().filter_map(Value::as_str).map(Into::into).collect()
+    };
+    match property["x-kubernetes-list-type"].as_str() {
+        Some("set") => return ListType::Set,
+        Some("map") => return ListType::Map(keys()),
+        Some(_) => return ListType::Atomic,
+        None => {}
+    }
+    let strategy = strategy(property);
+    match (strategy.merge, strategy.merge_key) {
+        (true, Some(key)) => ListType::Map(Box::new([key])),
+        (true, None) => ListType::Set,
+        (false, _) => ListType::Atomic,
+    }
+}
+
+/// How one field of a map is patched and applied: its shape, strategy and list type.
 #[derive(Clone, Copy)]
 pub(crate) struct FieldInfo<'s> {
     pub shape: &'s Shape,
     pub strategy: &'s Strategy,
+    pub list: &'s ListType,
+    /// Whether the field's own schema says `x-kubernetes-map-type: atomic`.
+    pub atomic: bool,
 }
 
 impl<'s> FieldInfo<'s> {
     /// A field the schema does not describe.
     pub fn any() -> Self {
-        FieldInfo { shape: &ANY, strategy: &NO_STRATEGY }
+        Self::of(&ANY)
+    }
+
+    /// A value shaped `shape` with no field-level metadata (a list item, a map value).
+    pub fn of(shape: &'s Shape) -> Self {
+        FieldInfo { shape, strategy: &NO_STRATEGY, list: &ATOMIC_LIST, atomic: false }
     }
 
     pub fn merge_key(&self) -> Option<&'s str> {
@@ -189,6 +241,12 @@ impl Schema {
         Some(Shape::Struct(index as u32))
     }
 
+    /// The type of a definition, by name, borrowed from the table.
+    pub fn shape_of(&self, definition: &str) -> Option<&Shape> {
+        let index = self.types.binary_search_by(|t| t.name.cmp(definition)).ok()?;
+        Some(&self.types[index].shape)
+    }
+
     pub fn definition_for_kind(
         &self,
         group: &str,
@@ -197,6 +255,20 @@ impl Schema {
     ) -> Option<&'static str> {
         let key = (group.to_owned(), version.to_owned(), kind.to_owned());
         self.kinds.get(&key).map(|&index| self.types[index as usize].name)
+    }
+
+    /// Whether the definition `index` is applied and owned as one value.
+    pub fn is_atomic(&self, index: u32) -> bool {
+        self.types.get(index as usize).is_some_and(|t| t.atomic)
+    }
+
+    /// Whether a struct of type `index` declares `key` (map entries and unknown fields are
+    /// not declared).
+    pub fn declares(&self, shape: &Shape, key: &str) -> bool {
+        match shape {
+            Shape::Struct(index) => self.known_field(*index, key).is_some(),
+            _ => false,
+        }
     }
 
     /// The shape of `key` in a struct of type `index`, or `None` when the type has no such
@@ -217,10 +289,15 @@ impl Schema {
                 .and_then(|t| {
                     let i = t.fields.binary_search_by(|(name, _)| (**name).cmp(key)).ok()?;
                     let field = &t.fields[i].1;
-                    Some(FieldInfo { shape: &field.shape, strategy: &field.strategy })
+                    Some(FieldInfo {
+                        shape: &field.shape,
+                        strategy: &field.strategy,
+                        list: &field.list,
+                        atomic: field.atomic,
+                    })
                 })
                 .unwrap_or_else(FieldInfo::any),
-            Shape::Map(values) => FieldInfo { shape: values, strategy: &NO_STRATEGY },
+            Shape::Map(values) => FieldInfo::of(values),
             Shape::List(_) | Shape::Scalar | Shape::Any => FieldInfo::any(),
         }
     }
