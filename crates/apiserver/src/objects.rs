@@ -146,77 +146,21 @@ pub fn generate_name(base: &str) -> String {
     format!("{base}{suffix}")
 }
 
-/// The fields `metadata.managedFields` records for a write: the object's field set, with lists
-/// treated as atomic until server-side apply knows list semantics.
-fn field_set(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut set = Map::new();
-            for (k, v) in map {
-                set.insert(format!("f:{k}"), field_set(v));
-            }
-            Value::Object(set)
-        }
-        _ => json!({}),
-    }
-}
-
-/// Records a manager's write in `managedFields`, replacing that manager's earlier entry for the
-/// same operation and subresource.
+/// Records a manager's update (create, PUT, non-apply patch, subresource write) of `old`
+/// into `object` in its `metadata.managedFields`: the manager owns what it changed.
 pub fn record_managed_fields(
+    resource: &Resource,
+    old: Option<&Value>,
     object: &mut Value,
     manager: &str,
-    operation: &str,
     api_version: &str,
     subresource: Option<&str>,
 ) {
-    let mut fields = object.clone();
-    if let Some(map) = fields.as_object_mut() {
-        map.remove("apiVersion");
-        map.remove("kind");
-        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            for generated in [
-                "name",
-                "namespace",
-                "uid",
-                "resourceVersion",
-                "creationTimestamp",
-                "generation",
-                "managedFields",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "selfLink",
-            ] {
-                meta.remove(generated);
-            }
-        }
-        if subresource == Some("status") {
-            map.retain(|k, _| k == "status");
-        } else if subresource.is_none() {
-            map.remove("status");
-        }
-    }
-    let mut entry = json!({
-        "manager": manager,
-        "operation": operation,
-        "apiVersion": api_version,
-        "time": now_rfc3339(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": field_set(&fields),
-    });
-    if let Some(sub) = subresource {
-        entry["subresource"] = json!(sub);
-    }
-    let meta = metadata_mut(object);
-    let mut entries: Vec<Value> =
-        meta.get("managedFields").and_then(Value::as_array).cloned().unwrap_or_default();
-    entries.retain(|e| {
-        !(e["manager"] == manager
-            && e["operation"] == operation
-            && e.get("subresource").and_then(Value::as_str) == subresource)
-    });
-    entries.push(entry);
-    meta.insert("managedFields".into(), Value::Array(entries));
+    let time = now_rfc3339();
+    let manager =
+        capstan_api::apply::Manager { name: manager, api_version, subresource, time: &time };
+    let scope = capstan_api::apply::Scope { resource, subresource };
+    capstan_api::apply::update(scope, old, object, &manager);
 }
 
 /// A manager name from the client's User-Agent, as upstream derives it (`kubectl-create` …).

@@ -2,9 +2,8 @@
 //! kubectl: `kubectl apply --server-side` may take over fields that client-side apply set
 //! (they are in the last-applied annotation with the value the object still has), and keeps
 //! the annotation current on objects that have one, so a later client-side apply still works.
-//! kubectl then hands `kubectl-client-side-apply`'s remaining fields to its own Apply entry.
-
-use std::borrow::Cow;
+//! kubectl then hands the fields of the manager owning the annotation
+//! (`kubectl-client-side-apply`) to its own Apply entry with a JSON patch of managedFields.
 
 use serde_json::Value;
 
@@ -20,15 +19,17 @@ fn last_applied(object: &Value) -> Option<&str> {
     object["metadata"]["annotations"][LAST_APPLIED].as_str().filter(|s| !s.is_empty())
 }
 
-/// The configuration kubectl applies, with the last-applied annotation set to it when the
-/// live object carries one.
-pub(super) fn with_last_applied<'c>(
+/// Sets the last-applied annotation of `applied` (the result of kubectl's apply) to the
+/// configuration when the live object carries one. The annotation's owner does not change,
+/// so kubectl can still find client-side apply's manager by it.
+pub(super) fn keep_last_applied(
     live: Option<&Value>,
-    config: &'c Value,
+    config: &Value,
+    applied: &mut Value,
     manager: &Manager<'_>,
-) -> Cow<'c, Value> {
+) {
     if manager.name != KUBECTL || live.and_then(last_applied).is_none() {
-        return Cow::Borrowed(config);
+        return;
     }
     let mut recorded = config.clone();
     if let Some(annotations) =
@@ -42,18 +43,13 @@ pub(super) fn with_last_applied<'c>(
         }
     }
     let text = recorded.to_string();
-    if text.len() > ANNOTATIONS_LIMIT {
-        return Cow::Borrowed(config);
+    if text.len() > ANNOTATIONS_LIMIT || !applied["metadata"].is_object() {
+        return;
     }
-    let mut config = config.clone();
-    if !config["metadata"].is_object() {
-        config["metadata"] = serde_json::json!({});
+    if !applied["metadata"]["annotations"].is_object() {
+        applied["metadata"]["annotations"] = serde_json::json!({});
     }
-    if !config["metadata"]["annotations"].is_object() {
-        config["metadata"]["annotations"] = serde_json::json!({});
-    }
-    config["metadata"]["annotations"][LAST_APPLIED] = Value::String(text);
-    Cow::Owned(config)
+    applied["metadata"]["annotations"][LAST_APPLIED] = Value::String(text);
 }
 
 /// Whether kubectl's apply may take these conflicting fields over because client-side apply
@@ -76,9 +72,7 @@ pub(super) fn allowed_conflicts(
     let mut applied_set = FieldSet::new();
     typed().collect(&scope.tracked(&applied), root, &mut applied_set);
     let differing = compare(&scope, root, live, &applied).changed();
-    let mut allowed = applied_set.difference(&differing);
-    // The annotation itself follows every kubectl apply (see `with_last_applied`).
-    allowed.insert(&["f:metadata", "f:annotations", &format!("f:{LAST_APPLIED}")]);
+    let allowed = applied_set.difference(&differing);
     let remaining: Vec<Conflict> =
         conflicts.iter().filter(|c| !allowed.contains(&c.path)).cloned().collect();
     if remaining.is_empty() { Ok(()) } else { Err(remaining) }

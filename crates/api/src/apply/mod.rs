@@ -189,16 +189,17 @@ pub fn apply(
             reason: "must be nil".into(),
         });
     }
-    let config = csa::with_last_applied(live, config, manager);
-    match attempt(scope, live, &config, manager, force) {
+    let mut applied = match attempt(scope, live, config, manager, force) {
         Err(ApplyError::Conflicts(conflicts)) if !force => {
             match csa::allowed_conflicts(scope, live, manager, &conflicts) {
-                Ok(()) => attempt(scope, live, &config, manager, true),
-                Err(remaining) => Err(ApplyError::Conflicts(remaining)),
+                Ok(()) => attempt(scope, live, config, manager, true)?,
+                Err(remaining) => return Err(ApplyError::Conflicts(remaining)),
             }
         }
-        result => result,
-    }
+        result => result?,
+    };
+    csa::keep_last_applied(live, config, &mut applied, manager);
+    Ok(applied)
 }
 
 fn attempt(

@@ -338,6 +338,11 @@ fn kubectl_takes_over_what_client_side_apply_set_with_the_same_value() {
         serde_json::from_str(moved["metadata"]["annotations"][csa::LAST_APPLIED].as_str().unwrap())
             .unwrap();
     assert_eq!(annotation["spec"]["replicas"], 3, "the annotation follows the apply");
+    // ... but stays client-side apply's, which is how kubectl finds whose fields to take over.
+    let csa = FieldSet::from_fields_v1(&fields(&moved, "kubectl-client-side-apply", "Update"));
+    let annotation_path =
+        ["f:metadata", "f:annotations", "f:kubectl.kubernetes.io/last-applied-configuration"];
+    assert!(csa.unwrap().contains(&annotation_path));
 
     // Another manager may not.
     assert!(

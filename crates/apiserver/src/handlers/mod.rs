@@ -1,6 +1,7 @@
 //! REST handlers: routing Kubernetes paths to resources, decoding requests, negotiating the
 //! response form (object, Table, PartialObjectMetadata), and the verbs themselves.
 
+mod apply;
 mod read;
 mod reviews;
 mod subresources;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::read::scale_of;
 use super::write::{
-    Patch, current_for_update, decode, delete_one, delete_options_from, dry_run, encode,
+    Patch, current_for_update, decode, delete_one, delete_options_from, dry_run, encode, manager,
     with_revision,
 };
 use super::{Request, value_response};
@@ -42,7 +42,18 @@ async fn modify(
         let old = decode(&current)?;
         let mut new = old.clone();
         change(&mut new)?;
-        if new == old || dry_run(request)? {
+        if new == old {
+            return Ok(new);
+        }
+        objects::record_managed_fields(
+            resource,
+            Some(&old),
+            &mut new,
+            &manager(request),
+            &resource.api_version(),
+            t.subresource.as_deref(),
+        );
+        if dry_run(request)? {
             return Ok(new);
         }
         match server.store.update(&key, encode(&new)?, current.mod_revision).await {

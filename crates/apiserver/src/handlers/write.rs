@@ -62,7 +62,7 @@ pub(super) fn dry_run(request: &Request) -> ApiResult<bool> {
     }
 }
 
-fn manager(request: &Request) -> String {
+pub(super) fn manager(request: &Request) -> String {
     request
         .params
         .get("fieldManager")
@@ -93,9 +93,19 @@ async fn check_namespace(
 }
 
 pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    create_object(server, request, request.json_body()?, None).await
+}
+
+/// Creates `object`. Its managed fields are `applied` when server-side apply creates it, else
+/// the creating manager's update.
+pub(super) async fn create_object(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    mut object: Value,
+    applied: Option<Value>,
+) -> ApiResult<Response> {
     let t = &request.target;
     let resource = t.resource;
-    let mut object = request.json_body()?;
     objects::check_type(resource, &mut object, resource.kind, &resource.api_version())?;
     let warnings = field_validation(request, resource, &mut object)?;
     crate::typecheck::check(resource, &object)?;
@@ -165,13 +175,19 @@ pub async fn create(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
     objects::prepare_for_create(resource, &mut object);
     capstan_api::defaults::prepare_for_create(resource, &mut object);
     crate::admission::admit_create(server, resource, &mut object).await?;
-    objects::record_managed_fields(
-        &mut object,
-        &manager(request),
-        "Update",
-        &resource.api_version(),
-        None,
-    );
+    match applied {
+        Some(fields) => {
+            metadata_mut(&mut object).insert("managedFields".into(), fields);
+        }
+        None => objects::record_managed_fields(
+            resource,
+            None,
+            &mut object,
+            &manager(request),
+            &resource.api_version(),
+            None,
+        ),
+    }
 
     if dry_run(request)? {
         let response = value_response(StatusCode::CREATED, &from_storage(resource, object));
@@ -200,6 +216,10 @@ pub async fn update(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Res
 /// PATCH: JSON merge patch (RFC 7386), JSON patch (RFC 6902) or strategic merge patch of the
 /// current object, then the same rules as an update.
 pub async fn patch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
+    if super::apply::is_apply(request) {
+        return super::apply::apply(server, request).await;
+    }
+    super::apply::check_options(request, false)?;
     let patch = Patch::parse(request)?;
     if request.target.subresource.as_deref() == Some("scale") {
         return super::subresources::patch_scale(server, request, &patch).await;
@@ -330,7 +350,7 @@ pub(super) async fn current_for_update(
 
 /// `fieldValidation`: unknown fields are refused (Strict, what kubectl sends), reported as
 /// warnings (Warn, the default) or silently dropped (Ignore); stored objects never keep them.
-fn field_validation(
+pub(super) fn field_validation(
     request: &Request,
     resource: &Resource,
     object: &mut Value,
@@ -351,7 +371,7 @@ fn field_validation(
 }
 
 /// Adds one `Warning` header per message, as upstream does.
-fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+pub(super) fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     for warning in warnings {
         let text = format!("299 - {:?}", warning);
         if let Ok(value) = axum::http::HeaderValue::from_str(&text) {
@@ -361,7 +381,7 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     response
 }
 
-fn resource_version_of(body: &Value) -> ApiResult<Option<i64>> {
+pub(super) fn resource_version_of(body: &Value) -> ApiResult<Option<i64>> {
     meta_str(body, "resourceVersion")
         .map(|rv| {
             rv.parse::<i64>()
@@ -372,7 +392,7 @@ fn resource_version_of(body: &Value) -> ApiResult<Option<i64>> {
 
 /// Validates the body `body_for` makes from the current object and stores the result under
 /// update rules (server-owned metadata, status split, generation, finalizers).
-async fn apply_update(
+pub(super) async fn apply_update(
     server: &Arc<ApiServer>,
     request: &Request,
     precondition: Option<i64>,
@@ -436,13 +456,17 @@ async fn update_with_retries(
             // A no-op update writes nothing and keeps the resourceVersion.
             return Ok(value_response(StatusCode::OK, &from_storage(resource, old)));
         }
-        objects::record_managed_fields(
-            &mut new,
-            &manager(request),
-            "Update",
-            &resource.api_version(),
-            subresource,
-        );
+        // Server-side apply has recorded its own managed fields.
+        if !super::apply::is_apply(request) {
+            objects::record_managed_fields(
+                resource,
+                Some(&old),
+                &mut new,
+                &manager(request),
+                &resource.api_version(),
+                subresource,
+            );
+        }
         if dry_run(request)? {
             return Ok(value_response(StatusCode::OK, &from_storage(resource, new)));
         }
