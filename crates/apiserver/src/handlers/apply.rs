@@ -76,7 +76,7 @@ fn configuration(request: &Request) -> ApiResult<Value> {
         return Err(ApiError::bad_request("the applied configuration must be an object"));
     }
     for field in ["apiVersion", "kind"] {
-        if !config[field].as_str().is_some_and(|s| !s.is_empty()) {
+        if config[field].as_str().is_none_or(|s| s.is_empty()) {
             return Err(ApiError::bad_request(format!(
                 "Object '{}' is missing in the applied configuration",
                 if field == "kind" { "Kind" } else { "apiVersion" }
