@@ -1,0 +1,199 @@
+//! Node registration and the two heartbeats: the node's Lease in `kube-node-lease`, renewed
+//! every 10 s, and its status, posted when it changes or at least every 5 minutes (upstream's
+//! nodeLeaseDurationSeconds, renew interval and nodeStatusReportFrequency).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{Node, NodeStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::{Error, KubeletNode, default_pod_cidr, node_status};
+
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+pub const LEASE_DURATION_SECONDS: i32 = 40;
+pub const RENEW_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the status is computed, and posted if it changed.
+const STATUS_UPDATE_INTERVAL: Duration = Duration::from_secs(10);
+/// Posted at least this often even if nothing changed.
+pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(300);
+/// Registrations in flight at once, so thousands of simulated nodes do not flood the server.
+const REGISTRATIONS_IN_FLIGHT: usize = 32;
+const RETRY: Duration = Duration::from_secs(2);
+
+/// Registers every node, then keeps its Lease and status fresh, until dropped.
+pub async fn run(client: kube::Client, nodes: Arc<HashMap<String, Arc<KubeletNode>>>, count: usize) {
+    let registrations = Arc::new(Semaphore::new(REGISTRATIONS_IN_FLIGHT));
+    let tasks: Vec<_> = nodes
+        .values()
+        .map(|node| {
+            let offset = RENEW_INTERVAL.mul_f64(node.index as f64 / count.max(1) as f64);
+            tokio::spawn(keep_fresh(client.clone(), node.clone(), registrations.clone(), offset))
+        })
+        .collect();
+    // Dropping this future (the agent stopping) must stop every node's loop too.
+    let _abort = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
+    futures::future::join_all(tasks).await;
+}
+
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+async fn keep_fresh(
+    client: kube::Client,
+    node: Arc<KubeletNode>,
+    registrations: Arc<Semaphore>,
+    offset: Duration,
+) {
+    let name = node.identity.name.clone();
+    let mut heartbeat = Heartbeat { client, node, last_status: None, last_report: Instant::now() };
+    loop {
+        let permit = registrations.acquire().await;
+        let result = heartbeat.register().await;
+        drop(permit);
+        match result {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(node = %name, "registering the node: {e}");
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+    tracing::info!(node = %name, "node registered");
+    // Spread renewals of many nodes over the interval instead of bursting them together.
+    tokio::time::sleep(offset).await;
+    let mut ticks = tokio::time::interval(RENEW_INTERVAL.min(STATUS_UPDATE_INTERVAL));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = heartbeat.renew_lease().await {
+            tracing::warn!(node = %name, "renewing the node lease: {e}");
+        }
+        if let Err(e) = heartbeat.update_status(false).await {
+            tracing::warn!(node = %name, "updating node status: {e}");
+        }
+    }
+}
+
+struct Heartbeat {
+    client: kube::Client,
+    node: Arc<KubeletNode>,
+    last_status: Option<NodeStatus>,
+    last_report: Instant,
+}
+
+fn now_micro() -> MicroTime {
+    MicroTime(Timestamp::now())
+}
+
+impl Heartbeat {
+    fn nodes(&self) -> Api<Node> {
+        Api::all(self.client.clone())
+    }
+
+    /// Creates the Node (or adopts an existing one), reports its status, creates its Lease.
+    async fn register(&mut self) -> Result<(), Error> {
+        let name = &self.node.identity.name;
+        let node = match self.nodes().create(&PostParams::default(), &node_status::node(&self.node.identity)).await {
+            Ok(node) => node,
+            Err(kube::Error::Api(status)) if status.code == 409 => self.nodes().get(name).await?,
+            Err(e) => return Err(e.into()),
+        };
+        self.last_status = node.status.clone();
+        self.apply_pod_cidr(&node).await?;
+        self.update_status(true).await?;
+        self.renew_lease().await?;
+        self.node.mark_registered();
+        Ok(())
+    }
+
+    /// Hands the runtime the Node's pod CIDR, or this node's default one.
+    async fn apply_pod_cidr(&self, node: &Node) -> Result<(), Error> {
+        let cidr = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.pod_cidr.clone())
+            .unwrap_or_else(|| default_pod_cidr(self.node.index));
+        self.node.worker.runtime.update_runtime_config(&cidr).await?;
+        Ok(())
+    }
+
+    async fn update_status(&mut self, force: bool) -> Result<(), Error> {
+        let images = self.node.images.list_images().await?;
+        let status = node_status::status(
+            &self.node.identity,
+            &images,
+            self.last_status.as_ref(),
+            SystemTime::now(),
+        );
+        let due = self.last_report.elapsed() >= STATUS_REPORT_INTERVAL;
+        if !force && !due && self.last_status.as_ref().is_some_and(|old| !node_status::changed(old, &status)) {
+            return Ok(());
+        }
+        let patch = json!({ "status": status });
+        let node = self
+            .nodes()
+            .patch_status(&self.node.identity.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        self.apply_pod_cidr(&node).await?;
+        self.last_status = Some(status);
+        self.last_report = Instant::now();
+        Ok(())
+    }
+
+    async fn renew_lease(&self) -> Result<(), Error> {
+        let name = &self.node.identity.name;
+        let leases: Api<Lease> = Api::namespaced(self.client.clone(), LEASE_NAMESPACE);
+        let patch = json!({ "spec": {
+            "holderIdentity": name,
+            "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+            "renewTime": now_micro(),
+        }});
+        match leases.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                let node = self.nodes().get(name).await?;
+                let lease = Lease {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(LEASE_NAMESPACE.into()),
+                        owner_references: Some(vec![OwnerReference {
+                            api_version: "v1".into(),
+                            kind: "Node".into(),
+                            name: name.clone(),
+                            uid: node.metadata.uid.unwrap_or_default(),
+                            ..Default::default()
+                        }]),
+                        ..Default::default()
+                    },
+                    spec: Some(LeaseSpec {
+                        holder_identity: Some(name.clone()),
+                        lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+                        renew_time: Some(now_micro()),
+                        ..Default::default()
+                    }),
+                };
+                match leases.create(&PostParams::default(), &lease).await {
+                    Ok(_) => Ok(()),
+                    // Someone (an earlier run of ours) just made it; the next renewal patches it.
+                    Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

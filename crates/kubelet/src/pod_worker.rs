@@ -1,0 +1,443 @@
+//! The pod worker: drives one pod's sandbox and containers toward its spec through the runtime
+//! (start, restart with back-off, stop on deletion honouring the grace period) and generates
+//! the pod's status from what the runtime then holds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
+
+use crate::pod_status::{self, Observed, Waiting};
+use crate::runtime::simulated::CONTAINER_TYPE_LABEL;
+use crate::runtime::{
+    CONTAINER_NAME_LABEL, ContainerConfig, ContainerFilter, ContainerRuntime, ContainerState,
+    ContainerStatus, ImageService, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL,
+    PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata, PodSandboxState, PodSandboxStatus,
+    RuntimeError,
+};
+
+/// Upstream's crash-loop back-off: 10 s, doubling, at most 5 minutes.
+const BACKOFF_INITIAL: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+const DEFAULT_GRACE_PERIOD: i64 = 30;
+/// How soon a failed image pull is retried.
+const IMAGE_PULL_RETRY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("container runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("pod {0} has no uid")]
+    NoUid(String),
+}
+
+/// What one sync of a pod came to.
+#[derive(Debug)]
+pub struct SyncResult {
+    pub status: PodStatus,
+    /// The pod is being deleted and nothing of it runs any more: the API object may go.
+    pub ready_to_delete: bool,
+    /// When the pod needs another look even if nothing changes (a back-off ending).
+    pub requeue_after: Option<Duration>,
+}
+
+/// Runs the pods of one node.
+pub struct PodWorker {
+    pub runtime: Arc<dyn ContainerRuntime>,
+    pub images: Arc<dyn ImageService>,
+    /// The node's IP: hostIP of every pod, podIP of host-network pods.
+    pub host_ip: IpAddr,
+    /// The runtime's name, the scheme of reported container IDs.
+    pub runtime_name: String,
+}
+
+fn uid_selector(uid: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(POD_UID_LABEL.to_owned(), uid.to_owned())])
+}
+
+/// The back-off before restart number `restarts + 1` (the first restart is immediate).
+pub fn backoff(restarts: u32) -> Duration {
+    if restarts == 0 {
+        return Duration::ZERO;
+    }
+    BACKOFF_INITIAL.saturating_mul(1 << (restarts - 1).min(16)).min(BACKOFF_MAX)
+}
+
+/// Whether a container that exited with `exit_code` starts again under `policy`.
+fn restarts(policy: &str, exit_code: i32) -> bool {
+    match policy {
+        "Never" => false,
+        "OnFailure" => exit_code != 0,
+        _ => true,
+    }
+}
+
+fn pod_name(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl PodWorker {
+    /// One level-triggered pass over `pod`: act on the runtime, then report.
+    pub async fn sync(&self, pod: &Pod) -> Result<SyncResult, SyncError> {
+        let uid = pod.metadata.uid.clone().ok_or_else(|| SyncError::NoUid(pod_name(pod)))?;
+        let mut sandboxes = self
+            .runtime
+            .list_pod_sandboxes(&PodSandboxFilter { label_selector: uid_selector(&uid) })
+            .await?;
+        sandboxes.sort_by_key(|s| (s.metadata.attempt, s.created_at));
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        let ended = pod_status::is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref()));
+        if deleting || ended {
+            self.kill_pod(pod, &sandboxes).await?;
+            let latest = sandboxes.last();
+            let containers = match latest {
+                Some(sandbox) => self.containers_in(&sandbox.id).await?,
+                None => Vec::new(),
+            };
+            let sandbox = match latest {
+                Some(s) => Some(self.runtime.pod_sandbox_status(&s.id).await?),
+                None => None,
+            };
+            let status = self.status(pod, sandbox.as_ref(), &containers, &HashMap::new(), true);
+            return Ok(SyncResult { status, ready_to_delete: deleting, requeue_after: None });
+        }
+
+        let sandbox = match sandboxes.last().filter(|s| s.state == PodSandboxState::Ready) {
+            Some(sandbox) => sandbox.clone(),
+            None => {
+                // A sandbox that died took its containers with it: start over in a new one.
+                self.kill_pod(pod, &sandboxes).await?;
+                let attempt = sandboxes.last().map_or(0, |s| s.metadata.attempt + 1);
+                let id = self.runtime.run_pod_sandbox(&sandbox_config(pod, &uid, attempt)).await?;
+                self.runtime.pod_sandbox_status(&id).await?
+            }
+        };
+        let config = sandbox_config(pod, &uid, sandbox.metadata.attempt);
+        let containers = self.containers_in(&sandbox.id).await?;
+        let mut pass = Pass { waiting: HashMap::new(), requeue_after: None };
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+
+        let mut initialized = true;
+        for container in spec.init_containers.iter().flatten() {
+            let sidecar = container.restart_policy.as_deref() == Some("Always");
+            let latest = latest(&containers, &container.name);
+            let done = match latest {
+                Some(c) if c.state == ContainerState::Running => sidecar,
+                Some(c) if c.state == ContainerState::Exited && c.exit_code == 0 && !sidecar => true,
+                Some(c) if c.state == ContainerState::Exited => {
+                    if sidecar || restarts(policy, c.exit_code) {
+                        let kind = if sidecar { "sidecar" } else { "init" };
+                        self.restart(pod, &sandbox, &config, container, c, kind, &mut pass).await?;
+                    }
+                    false
+                }
+                _ => {
+                    let kind = if sidecar { "sidecar" } else { "init" };
+                    let started =
+                        self.start(&sandbox, &config, container, latest, 0, kind, &mut pass).await?;
+                    sidecar && started
+                }
+            };
+            if !done {
+                initialized = false;
+                break;
+            }
+        }
+        if initialized {
+            for container in &spec.containers {
+                match latest(&containers, &container.name) {
+                    Some(c) if c.state == ContainerState::Running => {}
+                    Some(c) if c.state == ContainerState::Exited => {
+                        if restarts(policy, c.exit_code) {
+                            self.restart(pod, &sandbox, &config, container, c, "", &mut pass).await?;
+                        }
+                    }
+                    latest => {
+                        self.start(&sandbox, &config, container, latest, 0, "", &mut pass).await?;
+                    }
+                }
+            }
+        }
+
+        let containers = self.containers_in(&sandbox.id).await?;
+        let status = self.status(pod, Some(&sandbox), &containers, &pass.waiting, false);
+        if pod_status::is_terminal(status.phase.as_deref()) {
+            // Nothing will run here again; the network goes, the reported IP stays.
+            self.runtime.stop_pod_sandbox(&sandbox.id).await?;
+        }
+        Ok(SyncResult { status, ready_to_delete: false, requeue_after: pass.requeue_after })
+    }
+
+    fn status(
+        &self,
+        pod: &Pod,
+        sandbox: Option<&PodSandboxStatus>,
+        containers: &[ContainerStatus],
+        waiting: &HashMap<String, Waiting>,
+        terminating: bool,
+    ) -> PodStatus {
+        pod_status::generate(
+            pod,
+            &Observed {
+                sandbox,
+                containers,
+                waiting,
+                runtime_name: &self.runtime_name,
+                host_ip: self.host_ip,
+                terminating,
+                now: SystemTime::now(),
+            },
+        )
+    }
+
+    async fn containers_in(&self, sandbox: &str) -> Result<Vec<ContainerStatus>, SyncError> {
+        let filter = ContainerFilter { pod_sandbox_id: Some(sandbox.into()), ..Default::default() };
+        Ok(self.runtime.list_containers(&filter).await?)
+    }
+
+    /// Stops every running container of the pod within its grace period, then its sandboxes.
+    async fn kill_pod(&self, pod: &Pod, sandboxes: &[PodSandboxStatus]) -> Result<(), SyncError> {
+        let grace = pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(DEFAULT_GRACE_PERIOD)
+            .max(0);
+        let timeout = Duration::from_secs(grace as u64);
+        for sandbox in sandboxes {
+            let running: Vec<ContainerStatus> = self
+                .containers_in(&sandbox.id)
+                .await?
+                .into_iter()
+                .filter(|c| c.state == ContainerState::Running)
+                .collect();
+            // Containers share one grace period, as upstream: stop them all at once.
+            let stops = running.iter().map(|c| self.runtime.stop_container(&c.id, timeout));
+            for result in futures::future::join_all(stops).await {
+                match result {
+                    Ok(()) | Err(RuntimeError::ContainerNotFound(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if sandbox.state == PodSandboxState::Ready {
+                self.runtime.stop_pod_sandbox(&sandbox.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes everything the runtime holds for pod `uid`; called once the API object is gone.
+    pub async fn remove_pod(&self, uid: &str) -> Result<(), SyncError> {
+        let filter = PodSandboxFilter { label_selector: uid_selector(uid) };
+        for sandbox in self.runtime.list_pod_sandboxes(&filter).await? {
+            if sandbox.state == PodSandboxState::Ready {
+                self.runtime.stop_pod_sandbox(&sandbox.id).await?;
+            }
+            for container in self.containers_in(&sandbox.id).await? {
+                self.runtime.remove_container(&container.id).await?;
+            }
+            self.runtime.remove_pod_sandbox(&sandbox.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Restarts an exited container once its back-off has passed; until then it waits in
+    /// CrashLoopBackOff.
+    #[allow(clippy::too_many_arguments)]
+    async fn restart(
+        &self,
+        pod: &Pod,
+        sandbox: &PodSandboxStatus,
+        config: &PodSandboxConfig,
+        container: &Container,
+        exited: &ContainerStatus,
+        kind: &str,
+        pass: &mut Pass,
+    ) -> Result<bool, SyncError> {
+        let delay = backoff(exited.attempt);
+        let since = exited.finished_at.unwrap_or(exited.created_at);
+        let wait = (since + delay).duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+        if !wait.is_zero() {
+            let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+            pass.waiting.insert(
+                container.name.clone(),
+                Waiting {
+                    reason: "CrashLoopBackOff".into(),
+                    message: format!(
+                        "back-off {}s restarting failed container={} pod={}_{}({uid})",
+                        delay.as_secs(),
+                        container.name,
+                        pod.metadata.name.as_deref().unwrap_or_default(),
+                        pod.metadata.namespace.as_deref().unwrap_or_default(),
+                    ),
+                },
+            );
+            pass.requeue(wait);
+            return Ok(false);
+        }
+        let started = self
+            .start(sandbox, config, container, None, exited.attempt + 1, kind, pass)
+            .await?;
+        if started {
+            // Keep the exited attempt for lastState; older ones go.
+            for old in self.containers_in(&sandbox.id).await? {
+                if old.name == container.name && old.attempt < exited.attempt {
+                    self.runtime.remove_container(&old.id).await?;
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Pulls the image as the pull policy says and creates and starts the container (or starts
+    /// a created one); a failure leaves the container waiting with the reason.
+    #[allow(clippy::too_many_arguments)]
+    async fn start(
+        &self,
+        sandbox: &PodSandboxStatus,
+        config: &PodSandboxConfig,
+        container: &Container,
+        created: Option<&ContainerStatus>,
+        attempt: u32,
+        kind: &str,
+        pass: &mut Pass,
+    ) -> Result<bool, SyncError> {
+        let name = &container.name;
+        let id = match created.filter(|c| c.state == ContainerState::Created) {
+            Some(c) => c.id.clone(),
+            None => {
+                let image = container.image.clone().unwrap_or_default();
+                if let Err(waiting) = self.ensure_image(container, &image).await {
+                    pass.waiting.insert(name.clone(), waiting);
+                    pass.requeue(IMAGE_PULL_RETRY);
+                    return Ok(false);
+                }
+                let container_config = container_config(container, attempt, kind, &config.metadata);
+                match self.runtime.create_container(&sandbox.id, &container_config, config).await {
+                    Ok(id) => id,
+                    Err(e) => {
+                        pass.fail(name, "CreateContainerError", e);
+                        return Ok(false);
+                    }
+                }
+            }
+        };
+        if let Err(e) = self.runtime.start_container(&id).await {
+            pass.fail(name, "RunContainerError", e);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn ensure_image(&self, container: &Container, image: &str) -> Result<(), Waiting> {
+        let policy = container.image_pull_policy.clone().unwrap_or_else(|| {
+            let tag = image.rsplit('/').next().unwrap_or(image);
+            if tag.contains(':') && !tag.ends_with(":latest") || image.contains('@') {
+                "IfNotPresent".into()
+            } else {
+                "Always".into()
+            }
+        });
+        let present = match policy.as_str() {
+            "Always" => false,
+            _ => self.images.image_status(image).await.ok().flatten().is_some(),
+        };
+        if present {
+            return Ok(());
+        }
+        if policy == "Never" {
+            return Err(Waiting {
+                reason: "ErrImageNeverPull".into(),
+                message: format!(
+                    "Container image \"{image}\" is not present with pull policy of Never"
+                ),
+            });
+        }
+        match self.images.pull_image(image).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Waiting { reason: "ErrImagePull".into(), message: e.to_string() }),
+        }
+    }
+}
+
+/// What one sync learned on the way: why containers wait, and when to look again.
+struct Pass {
+    waiting: HashMap<String, Waiting>,
+    requeue_after: Option<Duration>,
+}
+
+impl Pass {
+    fn requeue(&mut self, after: Duration) {
+        self.requeue_after = Some(self.requeue_after.map_or(after, |r| r.min(after)));
+    }
+
+    fn fail(&mut self, container: &str, reason: &str, error: RuntimeError) {
+        self.waiting
+            .insert(container.into(), Waiting { reason: reason.into(), message: error.to_string() });
+        self.requeue(BACKOFF_INITIAL);
+    }
+}
+
+fn latest<'a>(containers: &'a [ContainerStatus], name: &str) -> Option<&'a ContainerStatus> {
+    containers.iter().filter(|c| c.name == name).max_by_key(|c| (c.attempt, c.created_at))
+}
+
+pub fn sandbox_config(pod: &Pod, uid: &str, attempt: u32) -> PodSandboxConfig {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let spec = pod.spec.as_ref();
+    let mut labels = pod.metadata.labels.clone().unwrap_or_default();
+    labels.insert(POD_UID_LABEL.into(), uid.into());
+    labels.insert(POD_NAME_LABEL.into(), name.clone());
+    labels.insert(POD_NAMESPACE_LABEL.into(), namespace.clone());
+    PodSandboxConfig {
+        hostname: spec.and_then(|s| s.hostname.clone()).unwrap_or_else(|| name.clone()),
+        metadata: PodSandboxMetadata { name, namespace, uid: uid.into(), attempt },
+        host_network: spec.and_then(|s| s.host_network).unwrap_or(false),
+        labels,
+        annotations: pod.metadata.annotations.clone().unwrap_or_default(),
+    }
+}
+
+fn container_config(
+    container: &Container,
+    attempt: u32,
+    kind: &str,
+    pod: &PodSandboxMetadata,
+) -> ContainerConfig {
+    let mut labels = BTreeMap::from([
+        (POD_UID_LABEL.to_owned(), pod.uid.clone()),
+        (POD_NAME_LABEL.to_owned(), pod.name.clone()),
+        (POD_NAMESPACE_LABEL.to_owned(), pod.namespace.clone()),
+        (CONTAINER_NAME_LABEL.to_owned(), container.name.clone()),
+    ]);
+    if !kind.is_empty() {
+        labels.insert(CONTAINER_TYPE_LABEL.into(), kind.into());
+    }
+    ContainerConfig {
+        name: container.name.clone(),
+        attempt,
+        image: container.image.clone().unwrap_or_default(),
+        command: container.command.clone().unwrap_or_default(),
+        args: container.args.clone().unwrap_or_default(),
+        env: container
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+            .collect(),
+        working_dir: container.working_dir.clone(),
+        labels,
+        annotations: BTreeMap::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
