@@ -1,5 +1,6 @@
 //! The `capstan` binary: one clap subcommand per component or tool.
 
+mod agent;
 mod controller_manager;
 mod scheduler;
 mod server;
@@ -22,6 +23,8 @@ enum Command {
     ControllerManager(controller_manager::ControllerManagerArgs),
     /// Run the scheduler alone, against an API server.
     Scheduler(scheduler::SchedulerArgs),
+    /// Run the node agent (the kubelet) against a server.
+    Agent(agent::AgentArgs),
     /// Save or restore a snapshot of the embedded store.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => server::run(args).await,
             Command::ControllerManager(args) => controller_manager::run(args).await,
             Command::Scheduler(args) => scheduler::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::Snapshot(command) => snapshot::run(command),
             Command::Bench(scenario) => capstan_bench::run(scenario).await,
         }

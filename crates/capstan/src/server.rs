@@ -11,6 +11,8 @@ use capstan_apiserver::services::ServiceRange;
 use capstan_apiserver::{ApiServer, Config, Pki, ServingNames};
 use capstan_store::{Compactor, Datastore, Store};
 
+use crate::agent::{AgentArgs, RuntimeKind};
+
 #[derive(clap::Args)]
 pub struct ServerArgs {
     /// Where the server keeps its state (the embedded database, certificates, kubeconfig).
@@ -49,9 +51,25 @@ pub struct ServerArgs {
     /// How often store history is compacted (history older than this is dropped).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub etcd_compaction_interval: std::time::Duration,
+    /// Don't run the local agent.
+    #[arg(long)]
+    pub disable_agent: bool,
+    /// The local agent's node name [default: hostname].
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// The local agent's runtime. Until the Docker runtime is built, the server runs a local
+    /// agent (one node) only when this is `simulated`; without it, no local agent runs.
+    #[arg(long, value_enum)]
+    pub runtime: Option<RuntimeKind>,
+    /// The local agent's kubelet port (0 picks a free one).
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    if args.runtime == Some(RuntimeKind::Docker) && !args.disable_agent {
+        anyhow::bail!("the docker runtime is not built yet; use --runtime simulated");
+    }
     let shutdown = shutdown_signal()?;
     let datastore = args
         .datastore_endpoint
@@ -134,10 +152,25 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
         }
     });
+    let agent = match args.runtime {
+        Some(RuntimeKind::Simulated) if !args.disable_agent => {
+            let agent = AgentArgs::local(&server.url(), &args.data_dir, args.node_name.clone());
+            Some(tokio::spawn(async move {
+                let agent = AgentArgs { kubelet_port: args.kubelet_port, ..agent };
+                if let Err(e) = crate::agent::run(agent).await {
+                    tracing::error!("local agent: {e:#}");
+                }
+            }))
+        }
+        _ => None,
+    };
     capstan_apiserver::serve(server, &pki, listener, shutdown()).await?;
     compactor.abort();
     controllers.abort();
     scheduler.abort();
+    if let Some(agent) = agent {
+        agent.abort();
+    }
     tracing::info!("shutting down");
     Ok(())
 }
