@@ -161,11 +161,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
 
 pub fn simulated_runtime(_node: &str) -> NodeRuntime {
     let runtime = SimulatedRuntime::new();
-    NodeRuntime { containers: std::sync::Arc::new(runtime.clone()), images: std::sync::Arc::new(runtime) }
+    NodeRuntime {
+        containers: std::sync::Arc::new(runtime.clone()),
+        images: std::sync::Arc::new(runtime),
+    }
 }
 
 /// A client that presents the join token and trusts only the cluster CA.
-pub async fn join_client(server: &str, token_file: &Path, ca: &Path) -> anyhow::Result<kube::Client> {
+pub async fn join_client(
+    server: &str,
+    token_file: &Path,
+    ca: &Path,
+) -> anyhow::Result<kube::Client> {
     let token = std::fs::read_to_string(token_file)
         .with_context(|| format!("reading the join token from {}", token_file.display()))?;
     let token = token.trim();
@@ -178,8 +185,9 @@ pub async fn join_client(server: &str, token_file: &Path, ca: &Path) -> anyhow::
     if !pem.contains("-----BEGIN CERTIFICATE-----") {
         bail!("{} holds no PEM certificate", ca.display());
     }
-    let mut config =
-        kube::Config::new(server.parse().with_context(|| format!("--server {server:?} is not a URL"))?);
+    let mut config = kube::Config::new(
+        server.parse().with_context(|| format!("--server {server:?} is not a URL"))?,
+    );
     if config.cluster_url.scheme_str() != Some("https") {
         bail!("--server {server:?} must be an https:// URL");
     }

@@ -28,7 +28,11 @@ const REGISTRATIONS_IN_FLIGHT: usize = 32;
 const RETRY: Duration = Duration::from_secs(2);
 
 /// Registers every node, then keeps its Lease and status fresh, until dropped.
-pub async fn run(client: kube::Client, nodes: Arc<HashMap<String, Arc<KubeletNode>>>, count: usize) {
+pub async fn run(
+    client: kube::Client,
+    nodes: Arc<HashMap<String, Arc<KubeletNode>>>,
+    count: usize,
+) {
     let registrations = Arc::new(Semaphore::new(REGISTRATIONS_IN_FLIGHT));
     let tasks: Vec<_> = nodes
         .values()
@@ -107,7 +111,11 @@ impl Heartbeat {
     /// Creates the Node (or adopts an existing one), reports its status, creates its Lease.
     async fn register(&mut self) -> Result<(), Error> {
         let name = &self.node.identity.name;
-        let node = match self.nodes().create(&PostParams::default(), &node_status::node(&self.node.identity)).await {
+        let node = match self
+            .nodes()
+            .create(&PostParams::default(), &node_status::node(&self.node.identity))
+            .await
+        {
             Ok(node) => node,
             Err(kube::Error::Api(status)) if status.code == 409 => self.nodes().get(name).await?,
             Err(e) => return Err(e.into()),
@@ -140,7 +148,10 @@ impl Heartbeat {
             SystemTime::now(),
         );
         let due = self.last_report.elapsed() >= STATUS_REPORT_INTERVAL;
-        if !force && !due && self.last_status.as_ref().is_some_and(|old| !node_status::changed(old, &status)) {
+        if !force
+            && !due
+            && self.last_status.as_ref().is_some_and(|old| !node_status::changed(old, &status))
+        {
             return Ok(());
         }
         let patch = json!({ "status": status });

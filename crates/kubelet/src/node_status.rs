@@ -80,7 +80,8 @@ impl SystemInfo {
             format!("{}-{}-{}-{}-{}", &id[..8], &id[8..12], &id[12..16], &id[16..20], &id[20..]);
         Self {
             machine_id: id,
-            boot_id: read("/proc/sys/kernel/random/boot_id").unwrap_or_else(|_| system_uuid.clone()),
+            boot_id: read("/proc/sys/kernel/random/boot_id")
+                .unwrap_or_else(|_| system_uuid.clone()),
             system_uuid,
             kernel_version: read("/proc/sys/kernel/osrelease").unwrap_or_default(),
             os_image,
@@ -179,8 +180,18 @@ pub fn status(
                 "KubeletHasSufficientMemory",
                 "kubelet has sufficient memory available",
             ),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            condition(
+                "DiskPressure",
+                "False",
+                "KubeletHasNoDiskPressure",
+                "kubelet has no disk pressure",
+            ),
+            condition(
+                "PIDPressure",
+                "False",
+                "KubeletHasSufficientPID",
+                "kubelet has sufficient PID available",
+            ),
             condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
         ]),
         addresses: Some(vec![
@@ -243,7 +254,10 @@ mod tests {
             host_ip: "10.0.0.5".parse().unwrap(),
             kubelet_port: 10250,
             capacity: Capacity::default(),
-            runtime: RuntimeVersion { runtime_name: "simulated".into(), runtime_version: "0.1.0".into() },
+            runtime: RuntimeVersion {
+                runtime_name: "simulated".into(),
+                runtime_version: "0.1.0".into(),
+            },
             labels: BTreeMap::new(),
             system: SystemInfo::of_host("sim-0"),
         }
@@ -256,7 +270,10 @@ mod tests {
         assert_eq!(status.allocatable.as_ref().unwrap()["pods"], Quantity("110".into()));
         let conditions = status.conditions.as_ref().unwrap();
         let ready = conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("True", Some("KubeletReady")));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_deref()),
+            ("True", Some("KubeletReady"))
+        );
         for pressure in ["MemoryPressure", "DiskPressure", "PIDPressure"] {
             assert!(conditions.iter().any(|c| c.type_ == pressure && c.status == "False"));
         }

@@ -60,12 +60,8 @@ pub fn generate(pod: &Pod, observed: &Observed) -> PodStatus {
     let old = pod.status.clone().unwrap_or_default();
     let spec = pod.spec.clone().unwrap_or_default();
     let now = time(observed.now);
-    let inits: Vec<ContainerStatus> = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| container_status(c, observed))
-        .collect();
+    let inits: Vec<ContainerStatus> =
+        spec.init_containers.iter().flatten().map(|c| container_status(c, observed)).collect();
     let mains: Vec<ContainerStatus> =
         spec.containers.iter().map(|c| container_status(c, observed)).collect();
 
@@ -73,14 +69,21 @@ pub fn generate(pod: &Pod, observed: &Observed) -> PodStatus {
     let phase = if is_terminal(old.phase.as_deref()) {
         old.phase.clone().unwrap_or_default()
     } else {
-        phase(&spec.init_containers.clone().unwrap_or_default(), &inits, &mains, restart_policy, observed.terminating)
-            .to_owned()
+        phase(
+            &spec.init_containers.clone().unwrap_or_default(),
+            &inits,
+            &mains,
+            restart_policy,
+            observed.terminating,
+        )
+        .to_owned()
     };
 
     let host_network = spec.host_network == Some(true);
     let host_ip = observed.host_ip.to_string();
     let sandbox_ip = observed.sandbox.and_then(|s| s.ip).map(|ip| ip.to_string());
-    let pod_ip = if host_network { Some(host_ip.clone()) } else { sandbox_ip.or(old.pod_ip.clone()) };
+    let pod_ip =
+        if host_network { Some(host_ip.clone()) } else { sandbox_ip.or(old.pod_ip.clone()) };
 
     let conditions = conditions(&spec, &old, &inits, &mains, &phase, observed, &now);
     PodStatus {
@@ -209,7 +212,11 @@ fn phase(
                 failed_init += 1;
             }
         } else if state.waiting.is_some()
-            && status.last_state.as_ref().and_then(|l| l.terminated.as_ref()).is_some_and(|t| t.exit_code != 0)
+            && status
+                .last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .is_some_and(|t| t.exit_code != 0)
         {
             failed_init += 1;
         } else {
@@ -316,9 +323,15 @@ fn conditions(
     let (ready_reason, ready_message) = if phase == SUCCEEDED {
         (Some("PodCompleted"), None)
     } else if !initialized {
-        (Some("ContainersNotInitialized"), Some(format!("containers with incomplete status: [{}]", incomplete.join(" "))))
+        (
+            Some("ContainersNotInitialized"),
+            Some(format!("containers with incomplete status: [{}]", incomplete.join(" "))),
+        )
     } else if !containers_ready {
-        (Some("ContainersNotReady"), Some(format!("containers with unready status: [{}]", unready.join(" "))))
+        (
+            Some("ContainersNotReady"),
+            Some(format!("containers with unready status: [{}]", unready.join(" "))),
+        )
     } else {
         (None, None)
     };
@@ -335,23 +348,33 @@ fn conditions(
             "Ready",
             false,
             Some("ReadinessGatesNotReady"),
-            Some(format!("the status of pod readiness gate {:?} is not \"True\", but False", missing_gates[0])),
+            Some(format!(
+                "the status of pod readiness gate {:?} is not \"True\", but False",
+                missing_gates[0]
+            )),
         )
     } else {
         condition("Ready", ready_ok, ready_reason, ready_message.clone())
     };
 
-    let owned = ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"];
+    let owned =
+        ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"];
     let mut conditions = vec![
         condition("PodReadyToStartContainers", sandbox_ready, None, None),
         condition(
             "Initialized",
             initialized,
             (!initialized).then_some("ContainersNotInitialized"),
-            (!initialized).then(|| format!("containers with incomplete status: [{}]", incomplete.join(" "))),
+            (!initialized)
+                .then(|| format!("containers with incomplete status: [{}]", incomplete.join(" "))),
         ),
         ready,
-        condition("ContainersReady", containers_ready && initialized && phase != SUCCEEDED, ready_reason, ready_message),
+        condition(
+            "ContainersReady",
+            containers_ready && initialized && phase != SUCCEEDED,
+            ready_reason,
+            ready_message,
+        ),
     ];
     // The scheduler owns PodScheduled; a pod created with nodeName set was scheduled by its author.
     conditions.push(
@@ -361,7 +384,8 @@ fn conditions(
             .cloned()
             .unwrap_or_else(|| condition("PodScheduled", true, None, None)),
     );
-    conditions.extend(old_conditions.iter().filter(|c| !owned.contains(&c.type_.as_str())).cloned());
+    conditions
+        .extend(old_conditions.iter().filter(|c| !owned.contains(&c.type_.as_str())).cloned());
     conditions
 }
 

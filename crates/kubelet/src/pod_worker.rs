@@ -130,7 +130,9 @@ impl PodWorker {
             let latest = latest(&containers, &container.name);
             let done = match latest {
                 Some(c) if c.state == ContainerState::Running => sidecar,
-                Some(c) if c.state == ContainerState::Exited && c.exit_code == 0 && !sidecar => true,
+                Some(c) if c.state == ContainerState::Exited && c.exit_code == 0 && !sidecar => {
+                    true
+                }
                 Some(c) if c.state == ContainerState::Exited => {
                     if sidecar || restarts(policy, c.exit_code) {
                         let kind = if sidecar { "sidecar" } else { "init" };
@@ -140,9 +142,18 @@ impl PodWorker {
                 }
                 _ => {
                     let kind = if sidecar { "sidecar" } else { "init" };
-                    let started =
-                        self.start(&sandbox, &config, container, latest, 0, kind, &mut pass).await?;
-                    sidecar && started
+                    match self
+                        .start(&sandbox, &config, container, latest, 0, kind, &mut pass)
+                        .await?
+                    {
+                        Some(_) if sidecar => true,
+                        // An init container that is already done lets the next one start now.
+                        Some(id) => {
+                            let status = self.runtime.container_status(&id).await?;
+                            status.state == ContainerState::Exited && status.exit_code == 0
+                        }
+                        None => false,
+                    }
                 }
             };
             if !done {
@@ -156,7 +167,8 @@ impl PodWorker {
                     Some(c) if c.state == ContainerState::Running => {}
                     Some(c) if c.state == ContainerState::Exited => {
                         if restarts(policy, c.exit_code) {
-                            self.restart(pod, &sandbox, &config, container, c, "", &mut pass).await?;
+                            self.restart(pod, &sandbox, &config, container, c, "", &mut pass)
+                                .await?;
                         }
                     }
                     latest => {
@@ -260,7 +272,7 @@ impl PodWorker {
         exited: &ContainerStatus,
         kind: &str,
         pass: &mut Pass,
-    ) -> Result<bool, SyncError> {
+    ) -> Result<(), SyncError> {
         let delay = backoff(exited.attempt);
         let since = exited.finished_at.unwrap_or(exited.created_at);
         let wait = (since + delay).duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
@@ -280,12 +292,11 @@ impl PodWorker {
                 },
             );
             pass.requeue(wait);
-            return Ok(false);
+            return Ok(());
         }
-        let started = self
-            .start(sandbox, config, container, None, exited.attempt + 1, kind, pass)
-            .await?;
-        if started {
+        let started =
+            self.start(sandbox, config, container, None, exited.attempt + 1, kind, pass).await?;
+        if started.is_some() {
             // Keep the exited attempt for lastState; older ones go.
             for old in self.containers_in(&sandbox.id).await? {
                 if old.name == container.name && old.attempt < exited.attempt {
@@ -293,11 +304,12 @@ impl PodWorker {
                 }
             }
         }
-        Ok(started)
+        Ok(())
     }
 
     /// Pulls the image as the pull policy says and creates and starts the container (or starts
-    /// a created one); a failure leaves the container waiting with the reason.
+    /// a created one); a failure leaves the container waiting with the reason. Returns the
+    /// started container's id.
     #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
@@ -308,7 +320,7 @@ impl PodWorker {
         attempt: u32,
         kind: &str,
         pass: &mut Pass,
-    ) -> Result<bool, SyncError> {
+    ) -> Result<Option<String>, SyncError> {
         let name = &container.name;
         let id = match created.filter(|c| c.state == ContainerState::Created) {
             Some(c) => c.id.clone(),
@@ -317,23 +329,23 @@ impl PodWorker {
                 if let Err(waiting) = self.ensure_image(container, &image).await {
                     pass.waiting.insert(name.clone(), waiting);
                     pass.requeue(IMAGE_PULL_RETRY);
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let container_config = container_config(container, attempt, kind, &config.metadata);
                 match self.runtime.create_container(&sandbox.id, &container_config, config).await {
                     Ok(id) => id,
                     Err(e) => {
                         pass.fail(name, "CreateContainerError", e);
-                        return Ok(false);
+                        return Ok(None);
                     }
                 }
             }
         };
         if let Err(e) = self.runtime.start_container(&id).await {
             pass.fail(name, "RunContainerError", e);
-            return Ok(false);
+            return Ok(None);
         }
-        Ok(true)
+        Ok(Some(id))
     }
 
     async fn ensure_image(&self, container: &Container, image: &str) -> Result<(), Waiting> {
@@ -379,8 +391,10 @@ impl Pass {
     }
 
     fn fail(&mut self, container: &str, reason: &str, error: RuntimeError) {
-        self.waiting
-            .insert(container.into(), Waiting { reason: reason.into(), message: error.to_string() });
+        self.waiting.insert(
+            container.into(),
+            Waiting { reason: reason.into(), message: error.to_string() },
+        );
         self.requeue(BACKOFF_INITIAL);
     }
 }

@@ -36,7 +36,8 @@ fn field_selector(nodes: &HashMap<String, Arc<KubeletNode>>) -> String {
 }
 
 pub async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).and_then(|n| ctx.nodes.get(n))
+    let Some(node) =
+        pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).and_then(|n| ctx.nodes.get(n))
     else {
         return Ok(Action::await_change());
     };
@@ -131,8 +132,11 @@ async fn housekeeping(store: Store<Pod>, nodes: Arc<HashMap<String, Arc<KubeletN
             else {
                 continue;
             };
-            let orphans: HashSet<String> =
-                sandboxes.into_iter().map(|s| s.metadata.uid).filter(|u| !known.contains(u)).collect();
+            let orphans: HashSet<String> = sandboxes
+                .into_iter()
+                .map(|s| s.metadata.uid)
+                .filter(|u| !known.contains(u))
+                .collect();
             for uid in orphans {
                 if let Err(e) = node.worker.remove_pod(&uid).await {
                     tracing::warn!(node = %node.identity.name, uid, "removing a deleted pod: {e}");

@@ -212,6 +212,9 @@ pub trait ImageService: Send + Sync {
 }
 
 /// Whether `labels` has every pair of `selector`.
-pub fn labels_match(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
+pub fn labels_match(
+    labels: &BTreeMap<String, String>,
+    selector: &BTreeMap<String, String>,
+) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }

@@ -95,7 +95,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn emit(&self, container: &ContainerStatus, sandbox: &PodSandboxStatus, kind: ContainerEventKind) {
+    fn emit(
+        &self,
+        container: &ContainerStatus,
+        sandbox: &PodSandboxStatus,
+        kind: ContainerEventKind,
+    ) {
         let event = ContainerEvent {
             container_id: container.id.clone(),
             kind,
@@ -225,7 +230,9 @@ impl ContainerRuntime for SimulatedRuntime {
             state
                 .containers
                 .values()
-                .filter(|c| c.status.pod_sandbox_id == id && c.status.state == ContainerState::Running)
+                .filter(|c| {
+                    c.status.pod_sandbox_id == id && c.status.state == ContainerState::Running
+                })
                 .map(|c| c.status.id.clone())
                 .collect()
         };
@@ -256,7 +263,8 @@ impl ContainerRuntime for SimulatedRuntime {
 
     async fn pod_sandbox_status(&self, id: &str) -> Result<PodSandboxStatus> {
         let state = self.state();
-        let sandbox = state.sandboxes.get(id).ok_or_else(|| RuntimeError::SandboxNotFound(id.into()))?;
+        let sandbox =
+            state.sandboxes.get(id).ok_or_else(|| RuntimeError::SandboxNotFound(id.into()))?;
         Ok(sandbox.status.clone())
     }
 
@@ -317,8 +325,10 @@ impl ContainerRuntime for SimulatedRuntime {
     async fn start_container(&self, id: &str) -> Result<()> {
         let exit = {
             let mut state = self.state();
-            let container =
-                state.containers.get_mut(id).ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
+            let container = state
+                .containers
+                .get_mut(id)
+                .ok_or_else(|| RuntimeError::ContainerNotFound(id.into()))?;
             if container.status.state != ContainerState::Created {
                 return Err(RuntimeError::InvalidState(id.into()));
             }
@@ -434,7 +444,12 @@ impl ImageService for SimulatedRuntime {
 
     async fn image_status(&self, image: &str) -> Result<Option<Image>> {
         let tag = normalize(image);
-        Ok(self.state().images.values().find(|i| i.repo_tags.contains(&tag) || i.id == image).cloned())
+        Ok(self
+            .state()
+            .images
+            .values()
+            .find(|i| i.repo_tags.contains(&tag) || i.id == image)
+            .cloned())
     }
 
     async fn remove_image(&self, image: &str) -> Result<()> {
@@ -460,8 +475,8 @@ impl PodIps {
         let (ip, prefix) = cidr.split_once('/').ok_or_else(|| invalid("expected IP/prefix"))?;
         let ip: Ipv4Addr = ip.parse().map_err(|_| invalid("not an IPv4 address"))?;
         let prefix: u32 = prefix.parse().map_err(|_| invalid("bad prefix length"))?;
-        if !(8..=29).contains(&prefix) {
-            return Err(invalid("prefix length must be 8-29"));
+        if !(8..=30).contains(&prefix) {
+            return Err(invalid("prefix length must be 8-30"));
         }
         let mask = u32::MAX << (32 - prefix);
         let network = u32::from(ip) & mask;
