@@ -2,6 +2,7 @@
 //! figures whose names carry their unit (`writes_per_sec`, `p50_ms`, `rss_mb`, …).
 
 mod api;
+mod api_patch;
 mod report;
 mod store;
 
@@ -12,6 +13,9 @@ pub enum Scenario {
     /// A `capstan server` child driven by kube-rs: memory idle and loaded, concurrent creates,
     /// full lists, and watch delivery latency to many watchers.
     Api(api::ApiBench),
+    /// Deployments created by server-side apply, then changed by strategic merge patches and
+    /// by server-side applies: throughput and latencies of each.
+    ApiPatch(api_patch::ApiPatchBench),
     /// Acknowledged writes (creates of ~1 KiB values) against a store backend.
     Store(store::StoreBench),
 }
@@ -19,6 +23,7 @@ pub enum Scenario {
 pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     match scenario {
         Scenario::Api(args) => api::run(args).await,
+        Scenario::ApiPatch(args) => api_patch::run(args).await,
         Scenario::Store(args) => store::run(args).await,
     }
 }

@@ -51,3 +51,34 @@ fn bench_api_prints_every_phase_with_its_figures() {
         watch["watchers"].as_u64().unwrap() * watch["writes"].as_u64().unwrap()
     );
 }
+
+#[test]
+fn bench_api_patch_prints_patch_and_apply_figures() {
+    let output = Command::new(env!("CARGO_BIN_EXE_capstan"))
+        .args(["bench", "api-patch", "--clients", "4", "--objects", "50"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let expected = [
+        ("apply-create", "applies_per_sec"),
+        ("strategic", "patches_per_sec"),
+        ("apply", "applies_per_sec"),
+    ];
+    for (name, figure) in expected {
+        let line = lines
+            .iter()
+            .find(|l| l["phase"] == name)
+            .unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"));
+        assert_eq!(line["scenario"], "api-patch");
+        assert_eq!(line["objects"], 50);
+        for field in [figure, "p50_ms", "p99_ms"] {
+            assert!(line[field].is_number(), "{name} line lacks {field}: {line}");
+        }
+    }
+}
