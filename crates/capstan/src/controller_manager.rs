@@ -17,6 +17,8 @@ pub struct ControllerManagerArgs {
     /// Kubeconfig naming the API server and the credentials to act with.
     #[arg(long)]
     pub kubeconfig: PathBuf,
+    #[command(flatten)]
+    pub controllers: crate::controller_flags::ControllerFlags,
 }
 
 pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
@@ -28,17 +30,27 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
         .await
         .context("loading the kubeconfig")?;
     let client = kube::Client::try_from(config)?;
-    run_elected(client, ca_pem, shutdown()).await;
+    run_elected(client, ca_pem, args.controllers.settings()?, shutdown()).await;
     tracing::info!("controller manager stopped");
     Ok(())
 }
 
 /// Runs the controllers whenever this process holds the controller-manager Lease, until
 /// `shutdown`; then releases the Lease so a standby takes over at once.
-pub async fn run_elected(client: kube::Client, ca_pem: String, shutdown: impl Future<Output = ()>) {
+pub async fn run_elected(
+    client: kube::Client,
+    ca_pem: String,
+    settings: capstan_controllers::Settings,
+    shutdown: impl Future<Output = ()>,
+) {
     let elector =
         LeaderElector::new(client.clone(), LEASE_NAMESPACE, LEASE, &identity(), Timings::default());
-    elector.run(|| capstan_controllers::run(client.clone(), ca_pem.clone()), shutdown).await;
+    elector
+        .run(
+            || capstan_controllers::run(client.clone(), ca_pem.clone(), settings.clone()),
+            shutdown,
+        )
+        .await;
 }
 
 /// Host name plus something unique to this process, like upstream's `<hostname>_<uuid>`.

@@ -64,6 +64,8 @@ pub struct ServerArgs {
     /// The local agent's kubelet port (0 picks a free one).
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
+    #[command(flatten)]
+    pub controllers: crate::controller_flags::ControllerFlags,
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -133,6 +135,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let controllers = tokio::spawn(crate::controller_manager::run_elected(
         loopback_client(&kubeconfig).await?,
         pki.ca_cert.clone(),
+        args.controllers.settings()?,
         shutdown(),
     ));
     // The scheduler, too, under leader election: several servers may share one store.
@@ -238,7 +241,7 @@ pub(crate) fn shutdown_signal()
 }
 
 /// Parses Go-style durations as Kubernetes flags take them: `300ms`, `50s`, `5m`, `1h`.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 5m"))?;

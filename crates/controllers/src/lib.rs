@@ -8,12 +8,17 @@ pub mod expectations;
 pub mod gc;
 pub mod informer;
 pub mod namespace;
+pub mod nodeipam;
+pub mod nodelifecycle;
+pub mod nodes;
 pub mod ownership;
+pub mod podgc;
 pub mod pods;
 pub mod replicaset;
 pub mod resourcequota;
 pub mod serviceaccount;
 pub mod services;
+pub mod settings;
 #[cfg(test)]
 mod testing;
 pub mod workloads;
@@ -27,9 +32,11 @@ pub enum Error {
     Encode(#[from] serde_json::Error),
 }
 
+pub use settings::Settings;
+
 /// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
 /// root CA publisher hands to every namespace.
-pub async fn run(client: kube::Client, ca_pem: String) {
+pub async fn run(client: kube::Client, ca_pem: String, settings: Settings) {
     let (pods, pods_feed) = informer::Informer::new(
         kube::Api::all(client.clone()),
         kube::runtime::watcher::Config::default(),
@@ -38,6 +45,7 @@ pub async fn run(client: kube::Client, ca_pem: String) {
     tokio::join!(
         pods_feed,
         services::run(client.clone(), pods.clone()),
+        nodes::run(client.clone(), pods.clone(), settings),
         gc::run(client.clone()),
         workloads::run(client.clone(), pods),
         namespace::run(client.clone()),

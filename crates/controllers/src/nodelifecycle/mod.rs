@@ -1,0 +1,171 @@
+//! The node lifecycle controller: nodes whose kubelet stops renewing its Lease go Ready=Unknown
+//! and get the unreachable (or not-ready) taints, their pods turn not ready; returning nodes are
+//! untainted. NoExecute tainting is rate limited per zone (the mass-disruption guard).
+
+pub mod health;
+pub mod taint_eviction;
+pub mod zones;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::Error;
+use crate::events::{EventRecorder, reference};
+use crate::informer::Informer;
+use crate::settings::Settings;
+use zones::EvictionLimiter;
+
+/// Where kubelets renew their heartbeat Leases.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+
+pub struct Context {
+    pub client: kube::Client,
+    pub nodes: Store<Node>,
+    pub leases: Store<Lease>,
+    pub pods: Informer<Pod>,
+    pub settings: Settings,
+    pub limiter: EvictionLimiter,
+    pub events: EventRecorder,
+}
+
+fn since(t: Timestamp, now: Timestamp) -> Duration {
+    Duration::from_millis(u64::try_from(now.as_millisecond() - t.as_millisecond()).unwrap_or(0))
+}
+
+/// Marks the pods on a node that went quiet not ready, as their kubelet can no longer say.
+async fn mark_pods_not_ready(ctx: &Context, node: &str, now: Timestamp) -> Result<(), Error> {
+    for pod in ctx.pods.store().state() {
+        if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
+            continue;
+        }
+        let mut conditions =
+            pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
+        let Some(ready) = conditions.iter_mut().find(|c| c.type_ == "Ready") else { continue };
+        if ready.status == "False" {
+            continue;
+        }
+        ready.status = "False".into();
+        ready.reason = Some("NodeNotReady".into());
+        ready.message = Some("Node is not ready".into());
+        ready.last_transition_time =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+        let patch = serde_json::json!({"status": {"conditions": conditions}});
+        match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+            Ok(_) => ctx.events.warning(
+                reference(&*pod),
+                "NodeNotReady",
+                "MarkNotReady",
+                "Node is not ready".into(),
+            ),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let now = Timestamp::now();
+    let grace = ctx.settings.node_monitor_grace_period;
+    let lease = ctx.leases.get(&ObjectRef::new(&name).within(LEASE_NAMESPACE));
+    let quiet_for = since(health::last_heartbeat(&node, lease.as_deref()), now);
+    let api: Api<Node> = Api::all(ctx.client.clone());
+    if quiet_for > grace
+        && let Some(conditions) = health::unknown_conditions(&node, now)
+    {
+        let mut updated = (*node).clone();
+        updated.status.get_or_insert_default().conditions = Some(conditions);
+        api.replace_status(&name, &PostParams::default(), &updated).await?;
+        tracing::info!(node = name, "node stopped posting status: Ready=Unknown");
+        ctx.events.normal(
+            reference(&*node),
+            "NodeNotReady",
+            "NodeNotReady",
+            format!("Node {name} status is now: NodeNotReady"),
+        );
+        mark_pods_not_ready(&ctx, &name, now).await?;
+        // The status write brings the node back here with its new conditions.
+        return Ok(Action::await_change());
+    }
+
+    let ready = health::ready(&node);
+    let key = health::taint_key(ready);
+    let nodes = ctx.nodes.state();
+    let states = zones::zone_states(&nodes, &ctx.settings);
+    let zone = zones::zone_of(&node);
+    let mut retry = None;
+    let no_execute = match (key, zones::eviction_rate(&zone, &states, &ctx.settings)) {
+        (None, _) => false,
+        // Every zone is down: the control plane is the likelier culprit; evict nothing.
+        (Some(_), None) => false,
+        (Some(key), Some(_)) if health::has_no_execute(&node, key) => true,
+        (Some(_), Some(rate)) => match ctx.limiter.try_take(&zone, rate) {
+            Ok(()) => true,
+            Err(wait) => {
+                retry = Some(wait);
+                false
+            }
+        },
+    };
+    let taints = health::desired_taints(&node, key, no_execute, now);
+    if node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default() != taints {
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": node.metadata.resource_version},
+            "spec": {"taints": if taints.is_empty() { serde_json::Value::Null } else { serde_json::json!(taints) }},
+        });
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        if key.is_none() {
+            tracing::info!(node = name, "node ready again: lifecycle taints removed");
+        }
+    }
+    // Look again when the heartbeat would go stale, or when the zone may taint again.
+    let stale_in = grace.saturating_sub(quiet_for) + Duration::from_millis(500);
+    Ok(Action::requeue(retry.map_or(stale_in, |r| r.min(stale_in))))
+}
+
+pub fn error_policy(_node: Arc<Node>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!("node lifecycle controller: {error}");
+    Action::requeue(Duration::from_secs(1))
+}
+
+/// Runs until the task is dropped.
+pub async fn run(
+    client: kube::Client,
+    nodes: Informer<Node>,
+    leases: Informer<Lease>,
+    pods: Informer<Pod>,
+    settings: Settings,
+    events: EventRecorder,
+) {
+    nodes.wait_until_ready().await;
+    leases.wait_until_ready().await;
+    pods.wait_until_ready().await;
+    let ctx = Arc::new(Context {
+        client,
+        nodes: nodes.store(),
+        leases: leases.store(),
+        pods,
+        settings,
+        limiter: EvictionLimiter::default(),
+        events,
+    });
+    Controller::for_shared_stream(nodes.touched(), nodes.store())
+        .watches_shared_stream(leases.touched(), |lease| {
+            lease.metadata.name.clone().map(|n| ObjectRef::<Node>::new(&n))
+        })
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
