@@ -13,5 +13,6 @@ pub mod registry;
 pub mod selector;
 pub mod strategic;
 pub mod table;
+pub mod validation;
 
 pub use registry::{RESOURCES, Resource, Subresource};

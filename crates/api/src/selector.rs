@@ -859,7 +859,7 @@ fn is_dns1123_label(label: &str) -> bool {
 }
 
 /// `validation.RegexError`, including its doubled spaces between examples.
-fn regex_error(message: &str, regex: &str, examples: &[&str]) -> String {
+pub(crate) fn regex_error(message: &str, regex: &str, examples: &[&str]) -> String {
     let examples: Vec<String> = examples.iter().map(|e| format!("'{e}', ")).collect();
     format!("{message} (e.g. {}regex used for validation is '{regex}')", examples.join(" or "))
 }
@@ -897,7 +897,7 @@ fn aggregate(errors: Vec<String>) -> String {
 }
 
 /// Go's `%q`: a double-quoted string with Go escapes.
-fn go_quote(text: &str) -> String {
+pub(crate) fn go_quote(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
     quoted.push('"');
     for c in text.chars() {

@@ -18,6 +18,7 @@ pub mod services;
 pub mod status;
 pub mod tokens;
 mod typecheck;
+mod validation;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

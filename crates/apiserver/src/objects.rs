@@ -86,53 +86,6 @@ pub fn check_type(
     Ok(())
 }
 
-/// DNS-1123 subdomain: what most object names must be.
-pub fn is_dns_subdomain(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|part| {
-            !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !part.starts_with('-')
-                && !part.ends_with('-')
-        })
-}
-
-/// DNS-1123 label: namespaces, services.
-pub fn is_dns_label(name: &str) -> bool {
-    name.len() <= 63 && !name.contains('.') && is_dns_subdomain(name)
-}
-
-fn name_rule(resource: &Resource) -> (fn(&str) -> bool, &'static str) {
-    match resource.kind {
-        "Namespace" | "Service" => (
-            is_dns_label,
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-        ),
-        _ => (
-            is_dns_subdomain,
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-        ),
-    }
-}
-
-pub fn validate_name(resource: &Resource, name: &str) -> ApiResult<()> {
-    let (valid, rule) = name_rule(resource);
-    if valid(name) {
-        return Ok(());
-    }
-    Err(ApiError::invalid(
-        resource.group,
-        resource.kind,
-        name,
-        vec![(
-            "metadata.name".into(),
-            "FieldValueInvalid".into(),
-            format!("Invalid value: \"{name}\": {rule}"),
-        )],
-    ))
-}
-
 /// `generateName` + five characters from upstream's alphabet (no vowels, no look-alikes).
 pub fn generate_name(base: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -247,21 +200,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_follow_dns_rules() {
-        assert!(is_dns_subdomain("web-1.example"));
-        assert!(!is_dns_subdomain("Web"));
-        assert!(!is_dns_subdomain("-web"));
-        assert!(!is_dns_subdomain(""));
-        assert!(is_dns_label("default"));
-        assert!(!is_dns_label("a.b"));
-        assert!(!is_dns_label(&"a".repeat(64)));
-    }
-
-    #[test]
     fn generated_names_keep_the_base_and_add_five_characters() {
         let name = generate_name("web-");
         assert!(name.starts_with("web-") && name.len() == 9, "{name}");
-        assert!(is_dns_subdomain(&name));
+        assert!(capstan_api::selector::dns1123_subdomain_errors(&name).is_empty());
     }
 
     #[test]

@@ -120,10 +120,19 @@ impl ApiError {
         name: &str,
         causes: Vec<(String, String, String)>,
     ) -> Self {
-        let summary: Vec<String> =
-            causes.iter().map(|(field, _, message)| format!("{field}: {message}")).collect();
-        let message =
-            format!("{}{kind} \"{name}\" is invalid: {}", group_prefix(group), summary.join(", "));
+        let mut summary: Vec<String> = Vec::new();
+        for (field, _, message) in &causes {
+            let line = format!("{field}: {message}");
+            if !summary.contains(&line) {
+                summary.push(line);
+            }
+        }
+        // Upstream's aggregate error: one message bare, several in brackets.
+        let summary = match summary.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        let message = format!("{kind}{} \"{name}\" is invalid: {summary}", group_suffix(group));
         let causes: Vec<Value> = causes
             .into_iter()
             .map(|(field, reason, message)| json!({"reason": reason, "message": message, "field": field}))
@@ -176,8 +185,9 @@ pub fn qualified(group: &str, plural: &str) -> String {
     if group.is_empty() { plural.to_owned() } else { format!("{plural}.{group}") }
 }
 
-fn group_prefix(group: &str) -> String {
-    if group.is_empty() { String::new() } else { format!("{group}.") }
+/// `GroupKind.String()`: `Deployment.apps`, bare `Pod` for the core group.
+fn group_suffix(group: &str) -> String {
+    if group.is_empty() { String::new() } else { format!(".{group}") }
 }
 
 /// Maps a store failure for one object to the API's answer.

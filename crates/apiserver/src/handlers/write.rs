@@ -146,7 +146,6 @@ pub(super) async fn create_object(
             ));
         }
     };
-    objects::validate_name(resource, &name)?;
     if meta_str(&object, "resourceVersion").is_some() {
         return Err(ApiError::bad_request(
             "resourceVersion should not be set on objects to be created",
@@ -175,6 +174,7 @@ pub(super) async fn create_object(
     objects::prepare_for_create(resource, &mut object);
     capstan_api::defaults::prepare_for_create(resource, &mut object);
     crate::admission::admit_create(server, resource, &mut object).await?;
+    crate::validation::check_create(resource, &object)?;
     match applied {
         Some(fields) => {
             metadata_mut(&mut object).insert("managedFields".into(), fields);
@@ -456,6 +456,7 @@ async fn update_with_retries(
             // A no-op update writes nothing and keeps the resourceVersion.
             return Ok(value_response(StatusCode::OK, &from_storage(resource, old)));
         }
+        crate::validation::check_update(resource, &old, &new, subresource)?;
         // Server-side apply has recorded its own managed fields.
         if !super::apply::is_apply(request) {
             objects::record_managed_fields(
