@@ -31,7 +31,8 @@ impl Default for AdmissionConfig {
     }
 }
 
-/// Admits a new object (NamespaceLifecycle runs earlier, in the create handler).
+/// Admits a new object (NamespaceLifecycle runs earlier, in the create handler) and validates
+/// it after the plugins that change it.
 pub async fn admit_create(
     server: &Arc<ApiServer>,
     resource: &Resource,
@@ -62,6 +63,9 @@ async fn admit_in_order(
     if resource.group == "scheduling.k8s.io" && resource.kind == "PriorityClass" {
         priority::admit_class(server, object).await?;
     }
+    // Upstream validates between mutating and validating admission, so an invalid object is
+    // refused before the quota is charged for it.
+    crate::validation::check_create(resource, object)?;
     if resource.namespaced {
         resource_quota::admit(server, resource, object).await?;
     }

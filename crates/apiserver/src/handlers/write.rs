@@ -174,7 +174,6 @@ pub(super) async fn create_object(
     objects::prepare_for_create(resource, &mut object);
     capstan_api::defaults::prepare_for_create(resource, &mut object);
     crate::admission::admit_create(server, resource, &mut object).await?;
-    crate::validation::check_create(resource, &object)?;
     match applied {
         Some(fields) => {
             metadata_mut(&mut object).insert("managedFields".into(), fields);
