@@ -57,8 +57,8 @@ pub fn validate_create(resource: &Resource, object: &Value) -> Vec<Cause> {
 }
 
 /// The causes that make an update invalid: the new object's own problems plus changes to
-/// immutable fields. `subresource` is `status` (only status and metadata are checked),
-/// another subresource (metadata only) or `None` for the main resource.
+/// immutable fields. `subresource` is `status` or `approval` (only status and metadata are
+/// checked), another subresource (metadata only) or `None` for the main resource.
 pub fn validate_update(
     resource: &Resource,
     old: &Value,
@@ -71,7 +71,7 @@ pub fn validate_update(
             validate(resource, new, &mut errs);
             update(resource, old, new, &mut errs);
         }
-        Some("status") => {
+        Some("status" | "approval") => {
             meta::object_meta(new, resource.namespaced, names::rule_for(resource), &mut errs);
             status(resource, new, &mut errs);
         }
