@@ -239,3 +239,26 @@ fn updates_may_not_change_immutable_fields() {
     let scaled = kubectl.run(&["scale", "deployment", "web", "--replicas=3"]);
     assert!(scaled.success, "mutable fields still change: {}", scaled.stderr);
 }
+
+#[test]
+fn server_side_apply_is_validated_like_any_write() {
+    let server = server();
+    let kubectl = server.kubectl();
+    let mismatch = deployment("applied", json!({"app": "web"}), json!({"app": "api"}));
+    let out = kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &mismatch.to_string());
+    assert!(!out.success, "a selector that does not match was applied");
+    assert!(out.stderr.contains("spec.template.metadata.labels: Invalid value"), "{}", out.stderr);
+    kubectl.assert_not_found(&["deployment", "applied"]);
+
+    let good = deployment("applied", json!({"app": "web"}), json!({"app": "web"}));
+    kubectl.ok_with_input(&["apply", "--server-side", "-f", "-"], &good.to_string());
+    let mut bad_port = good.clone();
+    bad_port["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 0}]);
+    let out = kubectl.run_with_input(&["apply", "--server-side", "-f", "-"], &bad_port.to_string());
+    assert!(!out.success, "an invalid apply on an existing object was stored");
+    assert!(
+        out.stderr.contains("spec.template.spec.containers[0].ports[0].containerPort"),
+        "{}",
+        out.stderr
+    );
+}

@@ -922,3 +922,96 @@ fn status_updates_check_metadata_and_counts_only() {
     new["status"]["replicas"] = json!(-1);
     assert_eq!(fields(&validate_update(resource, &old, &new, Some("status"))), ["status.replicas"]);
 }
+
+#[test]
+fn other_workload_and_template_kinds() {
+    let labels = json!({"app": "agent"});
+    let daemon_set = json!({
+        "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": labels}, "template": template(labels.clone())}
+    });
+    check(
+        "apps",
+        "daemonsets",
+        daemon_set,
+        vec![
+            (
+                "strategy type",
+                vec![("/spec/updateStrategy", json!({"type": "Always"}))],
+                vec!["spec.updateStrategy"],
+            ),
+            (
+                "both zero",
+                vec![(
+                    "/spec/updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}),
+                )],
+                vec!["spec.updateStrategy.rollingUpdate.maxUnavailable"],
+            ),
+            (
+                "deadline",
+                vec![("/spec/template/spec/activeDeadlineSeconds", json!(10))],
+                vec!["spec.template.spec.activeDeadlineSeconds"],
+            ),
+        ],
+    );
+    check(
+        "",
+        "podtemplates",
+        json!({"metadata": {"name": "t"}, "template": template(json!({"a": "b"}))}),
+        vec![(
+            "container image",
+            vec![("/template/spec/containers/0/image", json!(" nginx"))],
+            vec!["template.spec.containers[0].image"],
+        )],
+    );
+    check(
+        "apps",
+        "controllerrevisions",
+        json!({"metadata": {"name": "web-1"}, "data": {"spec": {}}, "revision": 1}),
+        vec![
+            ("no data", vec![("/data", Value::Null)], vec!["data"]),
+            ("negative revision", vec![("/revision", json!(-1))], vec!["revision"]),
+        ],
+    );
+    let revision = json!({"metadata": {"name": "web-1"}, "data": {"a": 1}, "revision": 1});
+    assert_eq!(
+        update_fields("apps", "controllerrevisions", revision, vec![("/data/a", json!(2))]),
+        ["data"]
+    );
+    check(
+        "",
+        "serviceaccounts",
+        json!({"metadata": {"name": "builder"}}),
+        vec![("name", vec![("/metadata/name", json!("Builder"))], vec!["metadata.name"])],
+    );
+}
+
+#[test]
+fn new_style_events_name_their_reporter_and_action() {
+    let event = json!({
+        "metadata": {"name": "web.17a"},
+        "eventTime": "2026-01-01T00:00:00.000000Z",
+        "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"},
+        "reportingComponent": "replicaset-controller",
+        "action": "Create",
+        "reason": "SuccessfulCreate",
+        "type": "Normal"
+    });
+    check(
+        "events.k8s.io",
+        "events",
+        event.clone(),
+        vec![
+            (
+                "no controller",
+                vec![("/reportingComponent", Value::Null)],
+                vec!["reportingController"],
+            ),
+            ("no action", vec![("/action", Value::Null)], vec!["action"]),
+            ("type", vec![("/type", json!("Odd"))], vec!["type"]),
+            ("long reason", vec![("/reason", json!("r".repeat(129)))], vec!["reason"]),
+        ],
+    );
+    check("", "events", event, vec![("no reason", vec![("/reason", json!(""))], vec!["reason"])]);
+}
