@@ -164,12 +164,104 @@ pub(super) fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<Cause>) {
         ));
     }
     tolerations(list(spec, "tolerations"), &child(path, "tolerations"), errs);
+    dns_config(spec, path, errs);
+    for (i, alias) in list(spec, "hostAliases").iter().enumerate() {
+        let at = index(&child(path, "hostAliases"), i);
+        let ip = string(alias, "ip");
+        if !names::is_ip(ip) {
+            errs.push(invalid_str(&child(&at, "ip"), ip, "must be a valid IP address"));
+        }
+        for (j, hostname) in list(alias, "hostnames").iter().enumerate() {
+            let hostname = hostname.as_str().unwrap_or_default();
+            for msg in crate::selector::dns1123_subdomain_errors(hostname) {
+                errs.push(invalid_str(&index(&child(&at, "hostnames"), j), hostname, &msg));
+            }
+        }
+    }
+    for (i, gate) in list(spec, "readinessGates").iter().enumerate() {
+        let condition = string(gate, "conditionType");
+        label_name(
+            condition,
+            &child(&index(&child(path, "readinessGates"), i), "conditionType"),
+            errs,
+        );
+    }
+    security_context_ids(&spec["securityContext"], &child(path, "securityContext"), errs);
     topology_spread(
         list(spec, "topologySpreadConstraints"),
         &child(path, "topologySpreadConstraints"),
         errs,
     );
     affinity(&spec["affinity"], &child(path, "affinity"), errs);
+}
+
+/// `validatePodDNSConfig`: at most 3 nameservers (IPs), 32 search domains, named options;
+/// with `dnsPolicy: None` at least one nameserver.
+fn dns_config(spec: &Value, path: &str, errs: &mut Vec<Cause>) {
+    let Some(config) = spec.get("dnsConfig").filter(|c| c.is_object()) else { return };
+    let path = child(path, "dnsConfig");
+    let nameservers = list(config, "nameservers");
+    if string(spec, "dnsPolicy") == "None" && nameservers.is_empty() {
+        errs.push(required(
+            &child(&path, "nameservers"),
+            "must provide at least one DNS nameserver when `dnsPolicy` is None",
+        ));
+    }
+    if nameservers.len() > 3 {
+        errs.push(invalid(
+            &child(&path, "nameservers"),
+            &config["nameservers"],
+            "must not have more than 3 nameservers",
+        ));
+    }
+    for (i, server) in nameservers.iter().enumerate() {
+        let server = server.as_str().unwrap_or_default();
+        if !names::is_ip(server) {
+            errs.push(invalid_str(
+                &index(&child(&path, "nameservers"), i),
+                server,
+                "must be a valid IP address",
+            ));
+        }
+    }
+    let searches = list(config, "searches");
+    if searches.len() > 32 {
+        errs.push(invalid(
+            &child(&path, "searches"),
+            &config["searches"],
+            "must not have more than 32 search paths",
+        ));
+    }
+    for (i, search) in searches.iter().enumerate() {
+        let search = search.as_str().unwrap_or_default();
+        let domain = search.strip_suffix('.').unwrap_or(search);
+        for msg in crate::selector::dns1123_subdomain_errors(domain) {
+            errs.push(invalid_str(&index(&child(&path, "searches"), i), search, &msg));
+        }
+    }
+    for (i, option) in list(config, "options").iter().enumerate() {
+        if string(option, "name").is_empty() {
+            errs.push(required(
+                &child(&index(&child(&path, "options"), i), "name"),
+                "must not be empty",
+            ));
+        }
+    }
+}
+
+/// User, group and fsGroup IDs are 32-bit and not negative.
+fn security_context_ids(context: &Value, path: &str, errs: &mut Vec<Cause>) {
+    for field in ["runAsUser", "runAsGroup", "fsGroup"] {
+        if let Some(id) = context.get(field).and_then(Value::as_i64)
+            && !(0..=i64::from(i32::MAX)).contains(&id)
+        {
+            errs.push(invalid(
+                &child(path, field),
+                &Value::from(id),
+                "must be between 0 and 2147483647, inclusive",
+            ));
+        }
+    }
 }
 
 enum Check {
@@ -392,6 +484,7 @@ fn container(
         }
     }
     resources(&c["resources"], &child(path, "resources"), errs);
+    security_context_ids(&c["securityContext"], &child(path, "securityContext"), errs);
 }
 
 /// Init containers: only sidecars (`restartPolicy: Always`) may have probes and hooks.

@@ -71,6 +71,23 @@ pub(super) fn service(object: &Value, errs: &mut Vec<Cause>) {
             "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
         ));
     }
+    let cluster_ips = list(spec, "clusterIPs");
+    if let Some(first) = cluster_ips.first().and_then(Value::as_str)
+        && !cluster_ip.is_empty()
+        && first != cluster_ip
+    {
+        errs.push(invalid(
+            "spec.clusterIPs",
+            &spec["clusterIPs"],
+            "first value must match `clusterIP`",
+        ));
+    }
+    if cluster_ips.len() > 2 {
+        errs.push(invalid("spec.clusterIPs", &spec["clusterIPs"], "may only hold up to 2 values"));
+    }
+    if list(spec, "ipFamilies").len() > 2 {
+        errs.push(invalid("spec.ipFamilies", &spec["ipFamilies"], "may be at most 2"));
+    }
     for (i, ip) in list(spec, "externalIPs").iter().enumerate() {
         let ip = ip.as_str().unwrap_or_default();
         if !names::is_ip(ip) {

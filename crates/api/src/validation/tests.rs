@@ -639,6 +639,14 @@ fn services() {
             ),
             ("selector value", vec![("/spec/selector/app", json!("a b"))], vec!["spec.selector"]),
             (
+                "clusterIPs disagree",
+                vec![
+                    ("/spec/clusterIP", json!("10.43.0.5")),
+                    ("/spec/clusterIPs", json!(["10.43.0.6"])),
+                ],
+                vec!["spec.clusterIPs"],
+            ),
+            (
                 "ExternalName without a name",
                 vec![("/spec/type", json!("ExternalName")), ("/spec/ports", json!([]))],
                 vec!["spec.externalName"],
