@@ -258,7 +258,6 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["deploy"],
         categories: &["all"],
         subresources: &[status("Deployment"), SCALE],
-        controller_pending: true,
         ..row("apps", "v1", "Deployment", "deployments", "deployment", true)
     },
     Resource {

@@ -186,3 +186,156 @@ async fn replicaset_scales_adopts_orphans_and_releases_relabelled_pods() {
     .unwrap();
     kubelet.abort();
 }
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  revisionHistoryLimit: 5
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 1}}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: c, image: "busybox:1"}]}
+"#;
+
+/// The deployment's ReplicaSets as (name, spec replicas, available, revision).
+fn replica_sets(kubectl: &Kubectl) -> Vec<(String, i64, i64, String)> {
+    let list = json_of(kubectl, &["get", "rs", "-l", "app=web"]);
+    list["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|rs| {
+            (
+                rs["metadata"]["name"].as_str().unwrap_or_default().to_owned(),
+                rs["spec"]["replicas"].as_i64().unwrap_or(0),
+                rs["status"]["availableReplicas"].as_i64().unwrap_or(0),
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn rollout_status(kubectl: &Kubectl) -> String {
+    kubectl.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployment_scales_rolls_out_within_surge_and_unavailability_and_rolls_back() {
+    let server = start();
+    let kubelet = spawn_kubelet(client(&server).await);
+    let kubeconfig = server.kubectl().kubeconfig.clone();
+    blocking(move || {
+        let kubectl = Kubectl { kubeconfig };
+        kubectl.create(DEPLOYMENT);
+        let out = rollout_status(&kubectl);
+        assert!(out.contains("successfully rolled out"), "{out}");
+        let first = replica_sets(&kubectl);
+        assert_eq!(first.len(), 1);
+        assert_eq!((first[0].1, first[0].3.as_str()), (4, "1"));
+
+        kubectl.ok(&["scale", "deployment", "web", "--replicas=6"]);
+        wait_until("6 available", WAIT, || {
+            json_of(&kubectl, &["get", "deploy", "web"])["status"]["availableReplicas"] == 6
+        });
+        kubectl.ok(&["scale", "deployment", "web", "--replicas=4"]);
+        wait_until("back to 4 pods", WAIT, || live_pods(&kubectl, "app=web").len() == 4);
+
+        // Watch every step of the image update: at most 4+1 pods wanted, at least 4-1 available.
+        let watcher = {
+            let kubectl = Kubectl { kubeconfig: kubectl.kubeconfig.clone() };
+            std::thread::spawn(move || {
+                let mut steps = Vec::new();
+                let deadline = std::time::Instant::now() + WAIT;
+                loop {
+                    let sets = replica_sets(&kubectl);
+                    let wanted: i64 = sets.iter().map(|s| s.1).sum();
+                    let available: i64 = sets.iter().map(|s| s.2).sum();
+                    steps.push((wanted, available, sets.clone()));
+                    let done = sets.len() == 2
+                        && sets.iter().all(|s| {
+                            (s.3 == "2") == (s.1 == 4 && s.2 == 4) && (s.3 != "1" || s.1 == 0)
+                        });
+                    if done || std::time::Instant::now() > deadline {
+                        return steps;
+                    }
+                }
+            })
+        };
+        kubectl.ok(&["set", "image", "deployment/web", "c=busybox:2"]);
+        let out = rollout_status(&kubectl);
+        assert!(out.contains("successfully rolled out"), "{out}");
+        let steps = watcher.join().unwrap();
+        assert!(steps.len() > 1, "the rollout was observed");
+        for (wanted, available, sets) in &steps {
+            assert!(*wanted <= 5, "maxSurge exceeded: {sets:?}");
+            assert!(*available >= 3, "maxUnavailable exceeded: {sets:?}");
+        }
+        let sets = replica_sets(&kubectl);
+        let old = sets.iter().find(|s| s.3 == "1").expect("revision 1 is kept");
+        assert_eq!(old.1, 0, "the old ReplicaSet went to 0");
+
+        let history = kubectl.ok(&["rollout", "history", "deployment/web"]);
+        assert!(history.contains('1') && history.contains('2'), "{history}");
+        kubectl.ok(&["rollout", "undo", "deployment/web"]);
+        rollout_status(&kubectl);
+        let deployment = json_of(&kubectl, &["get", "deploy", "web"]);
+        assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:1");
+        let sets = replica_sets(&kubectl);
+        assert_eq!(sets.len(), 2, "undo reuses the revision-1 ReplicaSet: {sets:?}");
+        let revived = sets.iter().find(|s| s.1 == 4).expect("one ReplicaSet is scaled up");
+        assert_eq!(revived.3, "3", "the revived ReplicaSet becomes revision 3");
+        kubectl.ok(&["rollout", "undo", "deployment/web", "--to-revision=2"]);
+        rollout_status(&kubectl);
+        let deployment = json_of(&kubectl, &["get", "deploy", "web"]);
+        assert_eq!(deployment["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:2");
+
+        kubectl.ok(&["rollout", "pause", "deployment/web"]);
+        kubectl.ok(&["set", "image", "deployment/web", "c=busybox:3"]);
+        wait_until("the paused deployment reports it is paused", WAIT, || {
+            let d = json_of(&kubectl, &["get", "deploy", "web"]);
+            d["status"]["observedGeneration"] == d["metadata"]["generation"]
+                && d["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["reason"] == "DeploymentPaused"))
+        });
+        assert_eq!(replica_sets(&kubectl).len(), 2, "no rollout while paused");
+        kubectl.ok(&["rollout", "resume", "deployment/web"]);
+        rollout_status(&kubectl);
+        assert_eq!(replica_sets(&kubectl).len(), 3);
+
+        kubectl.ok(&["rollout", "restart", "deployment/web"]);
+        rollout_status(&kubectl);
+        let sets = replica_sets(&kubectl);
+        assert_eq!(sets.len(), 4, "restart rolls out a new ReplicaSet: {sets:?}");
+        assert_eq!(sets.iter().filter(|s| s.1 > 0).count(), 1);
+
+        let d = json_of(&kubectl, &["get", "deploy", "web"]);
+        assert_eq!(d["status"]["updatedReplicas"], 4);
+        assert_eq!(d["status"]["availableReplicas"], 4);
+        let conditions = d["status"]["conditions"].as_array().unwrap();
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c["type"] == "Available" && c["reason"] == "MinimumReplicasAvailable")
+        );
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c["type"] == "Progressing" && c["reason"] == "NewReplicaSetAvailable")
+        );
+        let describe = kubectl.ok(&["describe", "deployment", "web"]);
+        assert!(describe.contains("ScalingReplicaSet"), "{describe}");
+        assert!(describe.contains("Scaled up replica set web-"), "{describe}");
+    })
+    .await
+    .unwrap();
+    kubelet.abort();
+}

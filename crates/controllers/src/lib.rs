@@ -1,6 +1,7 @@
 //! The controller manager: level-triggered kube-rs Controllers that act through the API like
 //! any other client, so each can run inside `capstan server` or on its own.
 
+pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;

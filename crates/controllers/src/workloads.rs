@@ -1,11 +1,12 @@
 //! The workload controllers wired together: ReplicaSet, ReplicationController and Deployment,
 //! sharing one informer per kind.
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::Api;
 use kube::runtime::watcher;
 
+use crate::deployment;
 use crate::events::EventRecorder;
 use crate::informer::{Informer, by_namespace_and_controller};
 use crate::replicaset::{self, ReplicaKind};
@@ -22,6 +23,12 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>) {
         watcher::Config::default(),
         by_namespace_and_controller,
     );
+    let (deployments, deployments_feed) = Informer::new(
+        Api::<Deployment>::all(client.clone()),
+        watcher::Config::default(),
+        by_namespace_and_controller,
+    );
+    let (d_events, d_events_feed) = EventRecorder::new(client.clone(), deployment::CONTROLLER);
     let (rs_events, rs_events_feed) = EventRecorder::new(client.clone(), ReplicaSet::CONTROLLER);
     let (rc_events, rc_events_feed) =
         EventRecorder::new(client.clone(), ReplicationController::CONTROLLER);
@@ -30,6 +37,9 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>) {
         controllers_feed,
         rs_events_feed,
         rc_events_feed,
+        deployments_feed,
+        d_events_feed,
+        deployment::run(client.clone(), deployments, replica_sets.clone(), pods.clone(), d_events),
         replicaset::run(client.clone(), pods.clone(), replica_sets, rs_events),
         replicaset::run(client.clone(), pods, controllers, rc_events),
     );
