@@ -357,8 +357,11 @@ impl Rollout<'_> {
             return self.sync_rollout_status().await;
         }
         let old = self.old_indices();
-        let counts =
-            |rs: &ReplicaSet| Counts { replicas: rs_replicas(rs), available: rs_available(rs) };
+        // A ReplicaSet just scaled down may still report the pods it is deleting as available.
+        let counts = |rs: &ReplicaSet| Counts {
+            replicas: rs_replicas(rs),
+            available: rs_available(rs).min(rs_replicas(rs)),
+        };
         let old_counts: Vec<Counts> = old.iter().map(|i| counts(&self.all[*i])).collect();
         let targets = old_rs_targets(desired, max_unavailable, counts(&self.all[new]), &old_counts);
         let mut scaled_down = false;

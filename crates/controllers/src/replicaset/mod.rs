@@ -74,9 +74,14 @@ pub async fn reconcile<K: ReplicaKind>(
     let active: Vec<&Pod> = owned.iter().map(|p| &**p).filter(|p| pods::is_active(p)).collect();
 
     let mut failure = None;
+    let mut deleted = Vec::new();
     if needs_sync && !deleting {
-        failure = manage_replicas(&*owner, &active, &key, &ctx).await.err();
+        failure = manage_replicas(&*owner, &active, &key, &ctx, &mut deleted).await.err();
     }
+    // Status reports what remains: pods deleted just now no longer count as available, so a
+    // Deployment reading it never scales down more than maxUnavailable allows.
+    let active: Vec<&Pod> =
+        active.into_iter().filter(|p| !deleted.contains(&p.uid().unwrap_or_default())).collect();
     let previous = owner.status();
     let template_labels =
         owner.template().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.clone());
@@ -122,6 +127,7 @@ async fn manage_replicas<K: ReplicaKind>(
     active: &[&Pod],
     key: &str,
     ctx: &Context<K>,
+    deleted: &mut Vec<String>,
 ) -> Result<(), ManageFailure> {
     let namespace = owner.namespace().unwrap_or_default();
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -195,10 +201,12 @@ async fn manage_replicas<K: ReplicaKind>(
         for (result, pod) in results {
             match result {
                 Ok(_) => {
+                    deleted.push(pod.uid().unwrap_or_default());
                     let note = format!("Deleted pod: {}", pod.name_any());
                     ctx.events.normal(regarding.clone(), "SuccessfulDelete", "Delete", note);
                 }
                 Err(kube::Error::Api(s)) if s.code == 404 => {
+                    deleted.push(pod.uid().unwrap_or_default());
                     ctx.expectations.deletion_observed(key, &pod.uid().unwrap_or_default());
                 }
                 Err(e) => {
