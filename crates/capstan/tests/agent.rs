@@ -94,6 +94,15 @@ fn simulated_nodes_register_ready_and_keep_their_leases_fresh_until_the_agent_st
         last,
         "the lease was renewed after the agent stopped"
     );
+
+    // A new agent adopts the existing Nodes and Leases.
+    let again =
+        CapstanAgent::start(binary(), &server, &["--node-name", "sim", "--node-count", "3"])
+            .expect("capstan agent starts again");
+    wait_until("the adopted lease is renewed", WAIT, || {
+        lease_renew_time(&kubectl, "sim-0") != last
+    });
+    assert_eq!(ready_nodes(&kubectl).len(), 3, "{}", again.log_tail());
 }
 
 #[test]

@@ -103,27 +103,46 @@ fn now_micro() -> MicroTime {
     MicroTime(Timestamp::now())
 }
 
+/// The merge patch that renews `node`'s Lease now.
+fn renewal(node: &str) -> serde_json::Value {
+    json!({ "spec": {
+        "holderIdentity": node,
+        "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+        "renewTime": now_micro(),
+    }})
+}
+
 impl Heartbeat {
     fn nodes(&self) -> Api<Node> {
         Api::all(self.client.clone())
     }
 
-    /// Creates the Node (or adopts an existing one), reports its status, creates its Lease.
+    /// Creates the Node with its status (or adopts an existing one), and its Lease: about two
+    /// requests per node, since thousands of simulated nodes register at once.
     async fn register(&mut self) -> Result<(), Error> {
         let name = &self.node.identity.name;
-        let node = match self
-            .nodes()
-            .create(&PostParams::default(), &node_status::node(&self.node.identity))
-            .await
-        {
+        let images = self.node.images.list_images().await?;
+        let status = node_status::status(&self.node.identity, &images, None, SystemTime::now());
+        let mut node = node_status::node(&self.node.identity);
+        node.status = Some(status.clone());
+        let node = match self.nodes().create(&PostParams::default(), &node).await {
+            // Nodes may carry their status on create (upstream allows it); if the server
+            // dropped it, it is posted below.
+            Ok(node) if node.status.as_ref().is_some_and(|s| s.conditions.is_some()) => {
+                self.last_status = Some(status);
+                self.last_report = Instant::now();
+                node
+            }
             Ok(node) => node,
             Err(kube::Error::Api(status)) if status.code == 409 => self.nodes().get(name).await?,
             Err(e) => return Err(e.into()),
         };
-        self.last_status = node.status.clone();
+        if self.last_status.is_none() {
+            self.last_status = node.status.clone();
+            self.update_status(true).await?;
+        }
         self.apply_pod_cidr(&node).await?;
-        self.update_status(true).await?;
-        self.renew_lease().await?;
+        self.create_lease(node.metadata.uid.clone().unwrap_or_default()).await?;
         self.node.mark_registered();
         Ok(())
     }
@@ -167,42 +186,52 @@ impl Heartbeat {
 
     async fn renew_lease(&self) -> Result<(), Error> {
         let name = &self.node.identity.name;
-        let leases: Api<Lease> = Api::namespaced(self.client.clone(), LEASE_NAMESPACE);
-        let patch = json!({ "spec": {
-            "holderIdentity": name,
-            "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-            "renewTime": now_micro(),
-        }});
-        match leases.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        let patch = Patch::Merge(renewal(name));
+        match self.leases().patch(name, &PatchParams::default(), &patch).await {
             Ok(_) => Ok(()),
+            // Deleted meanwhile (e.g. with its Node): make it again.
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 let node = self.nodes().get(name).await?;
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(name.clone()),
-                        namespace: Some(LEASE_NAMESPACE.into()),
-                        owner_references: Some(vec![OwnerReference {
-                            api_version: "v1".into(),
-                            kind: "Node".into(),
-                            name: name.clone(),
-                            uid: node.metadata.uid.unwrap_or_default(),
-                            ..Default::default()
-                        }]),
-                        ..Default::default()
-                    },
-                    spec: Some(LeaseSpec {
-                        holder_identity: Some(name.clone()),
-                        lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
-                        renew_time: Some(now_micro()),
-                        ..Default::default()
-                    }),
-                };
-                match leases.create(&PostParams::default(), &lease).await {
-                    Ok(_) => Ok(()),
-                    // Someone (an earlier run of ours) just made it; the next renewal patches it.
-                    Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-                    Err(e) => Err(e.into()),
-                }
+                self.create_lease(node.metadata.uid.unwrap_or_default()).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn leases(&self) -> Api<Lease> {
+        Api::namespaced(self.client.clone(), LEASE_NAMESPACE)
+    }
+
+    /// Creates the node's Lease, owned by the Node so it goes with it; renews one that exists.
+    async fn create_lease(&self, node_uid: String) -> Result<(), Error> {
+        let name = &self.node.identity.name;
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(LEASE_NAMESPACE.into()),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "v1".into(),
+                    kind: "Node".into(),
+                    name: name.clone(),
+                    uid: node_uid,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(name.clone()),
+                lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+                renew_time: Some(now_micro()),
+                ..Default::default()
+            }),
+        };
+        match self.leases().create(&PostParams::default(), &lease).await {
+            Ok(_) => Ok(()),
+            // Left by an earlier run of this agent: renew it.
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let patch = Patch::Merge(renewal(name));
+                self.leases().patch(name, &PatchParams::default(), &patch).await?;
+                Ok(())
             }
             Err(e) => Err(e.into()),
         }

@@ -10,8 +10,8 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::runtime::PodSandboxFilter;
 use crate::{Error, KubeletNode, status_manager};
@@ -95,7 +95,17 @@ pub async fn run(
         nodes.values().map(|node| node.worker.runtime.container_events()),
     )
     .map(|event| ObjectRef::<Pod>::new(&event.pod.name).within(&event.pod.namespace));
-    let controller = Controller::new(pods, watch)
+    let (store, writer) = reflector::store();
+    // 50,000 pods' managedFields would double the cache; the kubelet never reads them (and an
+    // update without them keeps the stored ones).
+    let pods = reflector(
+        writer,
+        watcher(pods, watch).default_backoff().modify(|pod: &mut Pod| {
+            pod.metadata.managed_fields = None;
+        }),
+    )
+    .applied_objects();
+    let controller = Controller::for_stream(pods, store)
         .with_config(controller::Config::default().concurrency(concurrency.max(1)))
         .reconcile_on(events);
     let store = controller.store();
