@@ -62,8 +62,8 @@ pub struct AgentArgs {
     /// Where the agent keeps its state.
     #[arg(long, default_value = "/var/lib/capstan/agent")]
     pub data_dir: PathBuf,
-    /// The port the kubelet API listens on (0 picks a free one); reported in the Node's
-    /// status.daemonEndpoints.
+    /// The port the kubelet's HTTPS API (self-signed; /healthz for now) listens on (0 picks a
+    /// free one); reported in the Node's status.daemonEndpoints.
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
     /// The node's InternalIP [default: the address this host reaches the server from].
@@ -152,7 +152,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         pod_concurrency: args.pod_sync_concurrency,
     };
     tracing::info!(nodes = config.node_names.len(), port = config.kubelet_port, "agent starting");
-    let server = tokio::spawn(capstan_kubelet::server::serve(listener, shutdown()));
+    let name = config.node_names[0].clone();
+    let stopped = shutdown();
+    let server = tokio::spawn(async move {
+        if let Err(e) = capstan_kubelet::server::serve(listener, host_ip, &name, stopped).await {
+            tracing::error!("kubelet port: {e}");
+        }
+    });
     capstan_kubelet::run(client, config, simulated_runtime, shutdown()).await?;
     server.abort();
     tracing::info!("agent stopped");

@@ -62,7 +62,7 @@ fn simulated_nodes_register_ready_and_keep_their_leases_fresh_until_the_agent_st
     let port = get(&kubectl, &["node", "sim-1"], "{.status.daemonEndpoints.kubeletEndpoint.Port}");
     assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "kubelet port {port:?}");
     let healthz = Command::new("curl")
-        .args(["-sf", &format!("http://127.0.0.1:{port}/healthz")])
+        .args(["-skf", &format!("https://127.0.0.1:{port}/healthz")])
         .output()
         .expect("curl runs");
     assert_eq!(String::from_utf8_lossy(&healthz.stdout), "ok");
