@@ -4,6 +4,7 @@
 mod api;
 mod api_patch;
 mod report;
+mod scheduler;
 mod store;
 
 pub use report::{Latencies, rss_mb};
@@ -16,6 +17,9 @@ pub enum Scenario {
     /// Deployments created by server-side apply, then changed by strategic merge patches and
     /// by server-side applies: throughput and latencies of each.
     ApiPatch(api_patch::ApiPatchBench),
+    /// Node objects and pods through a `capstan server` child: pods bound per second,
+    /// creation → bound latency, and the server's memory.
+    Scheduler(scheduler::SchedulerBench),
     /// Acknowledged writes (creates of ~1 KiB values) against a store backend.
     Store(store::StoreBench),
 }
@@ -24,6 +28,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     match scenario {
         Scenario::Api(args) => api::run(args).await,
         Scenario::ApiPatch(args) => api_patch::run(args).await,
+        Scenario::Scheduler(args) => scheduler::run(args).await,
         Scenario::Store(args) => store::run(args).await,
     }
 }
