@@ -13,9 +13,10 @@ const STATE_KEY: &str = "PreScoreImageLocality";
 
 pub struct ImageLocality;
 
-/// Each of the pod's images (normalized) with the share of nodes that have it.
+/// Each of the pod's images (normalized, and as Docker Hub names it) with the share of nodes
+/// that have it.
 struct Spread {
-    images: Vec<(String, f64)>,
+    images: Vec<(String, String, f64)>,
 }
 
 impl Plugin for ImageLocality {
@@ -62,11 +63,15 @@ impl PreScore for ImageLocality {
             .iter()
             .map(|image| {
                 let image = normalized(image);
-                let docker_hub = snapshot.image_nodes(&format!("docker.io/library/{image}"));
-                let spread = (snapshot.image_nodes(&image) + docker_hub) as f64 / total;
-                (image, spread.min(1.0))
+                let docker_hub = format!("docker.io/library/{image}");
+                let nodes = snapshot.image_nodes(&image) + snapshot.image_nodes(&docker_hub);
+                (image, docker_hub, (nodes as f64 / total).min(1.0))
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // No node has any of the images: every node would score the same.
+        if images.iter().all(|(_, _, share)| *share == 0.0) {
+            return Status::skip();
+        }
         state.write(STATE_KEY, Spread { images });
         Status::success()
     }
@@ -78,7 +83,9 @@ impl Score for ImageLocality {
         let sum: i64 = spread
             .images
             .iter()
-            .filter_map(|(image, share)| Some((node_has(node, image)? as f64 * share) as i64))
+            .filter_map(|(image, docker_hub, share)| {
+                Some((node_has(node, image, docker_hub)? as f64 * share) as i64)
+            })
             .sum();
         let max = MAX_CONTAINER_THRESHOLD * pod.images.len().max(1) as i64;
         let sum = sum.clamp(MIN_THRESHOLD, max);

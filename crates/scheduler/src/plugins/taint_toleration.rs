@@ -40,14 +40,14 @@ impl Score for TaintToleration {
     /// How many PreferNoSchedule taints the pod does not tolerate (fewer is better).
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let tolerations = pod.spec().tolerations.as_deref().unwrap_or_default();
-        let prefer: Vec<_> = tolerations
-            .iter()
-            .filter(|t| t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule"))
-            .collect();
+        let prefer = |t: &&k8s_openapi::api::core::v1::Toleration| {
+            t.effect.as_deref().is_none_or(|e| e.is_empty() || e == "PreferNoSchedule")
+        };
         node.taints
             .iter()
             .filter(|taint| {
-                taint.effect == "PreferNoSchedule" && !prefer.iter().any(|t| tolerates(t, taint))
+                taint.effect == "PreferNoSchedule"
+                    && !tolerations.iter().filter(prefer).any(|t| tolerates(t, taint))
             })
             .count() as i64
     }
