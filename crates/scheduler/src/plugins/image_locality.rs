@@ -41,12 +41,8 @@ fn normalized(image: &str) -> String {
     }
 }
 
-fn node_has(node: &NodeInfo, image: &str) -> Option<i64> {
-    let docker_hub = format!("docker.io/library/{image}");
-    node.images
-        .iter()
-        .find(|(name, _)| *name == image || *name == docker_hub)
-        .map(|(_, size)| *size)
+fn node_has(node: &NodeInfo, image: &str, docker_hub: &str) -> Option<i64> {
+    node.images.iter().find(|(name, _)| name == image || name == docker_hub).map(|(_, size)| *size)
 }
 
 impl PreScore for ImageLocality {
