@@ -183,9 +183,12 @@ impl Framework {
             vec![work()]
         } else {
             std::thread::scope(|scope| {
-                let handles: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+                // A worker that cannot be started leaves its share to the others.
+                let handles: Vec<_> = (1..workers)
+                    .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+                    .collect();
                 let mut results = vec![work()];
-                results.extend(handles.into_iter().map(|h| h.join().expect("filter worker")));
+                results.extend(handles.into_iter().filter_map(|h| h.join().ok()));
                 results
             })
         };
