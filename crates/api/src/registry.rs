@@ -357,7 +357,6 @@ pub static RESOURCES: &[Resource] = &[
     Resource {
         short_names: &["pdb"],
         subresources: &[status("PodDisruptionBudget")],
-        controller_pending: true,
         ..row(
             "policy",
             "v1",

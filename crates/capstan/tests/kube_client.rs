@@ -7,7 +7,7 @@ use std::time::Duration;
 use capstan_testkit::CapstanServer;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::watcher;
@@ -252,6 +252,9 @@ async fn scale_binding_and_eviction_subresources() {
     }))
     .unwrap();
     pdbs.create(&PostParams::default(), &pdb).await.unwrap();
+    // A pending pod may always go (as upstream); a running one only as its budget allows.
+    let running = serde_json::json!({"status": {"phase": "Running"}});
+    pods.patch_status("loose", &PatchParams::default(), &Patch::Merge(&running)).await.unwrap();
     match pods.evict("loose", &kube::api::EvictParams::default()).await {
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 429),
         other => panic!("the budget must block the eviction, got {other:?}"),

@@ -1,13 +1,15 @@
 //! Node lifecycle through kubectl: a node whose Lease stops being renewed goes Ready=Unknown,
 //! is tainted unreachable and loses the pods that do not tolerate that; renewing again
-//! untaints it. Nodes also get pod CIDRs. (Nodes and Leases are written here as a kubelet would.)
+//! untaints it; nodes get pod CIDRs; PodDisruptionBudgets get their status, evictions honour
+//! them and `kubectl drain` works. Both with Nodes and Leases written here as a kubelet would,
+//! and with real simulated agents.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use capstan_testkit::{CapstanServer, Kubectl, wait_until};
+use capstan_testkit::{CapstanAgent, CapstanServer, Kubectl, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -39,9 +41,10 @@ fn register(kubectl: &Kubectl, node: &str) {
     ));
 }
 
+/// Renews a node's Lease (failures are left to the next renewal, as a kubelet would).
 fn renew(kubectl: &Kubectl, node: &str) {
     let patch = format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, now());
-    kubectl.ok(&["patch", "lease", node, "-n", "kube-node-lease", "--type=merge", "-p", &patch]);
+    kubectl.run(&["patch", "lease", node, "-n", "kube-node-lease", "--type=merge", "-p", &patch]);
 }
 
 /// Renews `node`'s Lease every second until dropped.
@@ -151,10 +154,10 @@ fn a_node_that_stops_heartbeating_is_tainted_and_drained_and_untainted_on_return
     });
     assert_eq!(field(&kubectl, &["pod", "tolerant"], "{.metadata.deletionTimestamp}"), "");
     assert_eq!(field(&kubectl, &["pod", "safe"], "{.metadata.deletionTimestamp}"), "");
-    assert_eq!(
-        field(&kubectl, &["pod", "tolerant"], "{.status.conditions[?(@.type==\"Ready\")].status}"),
-        "False"
-    );
+    wait_until("the pod that stays is marked not ready", WAIT, || {
+        field(&kubectl, &["pod", "tolerant"], "{.status.conditions[?(@.type==\"Ready\")].status}")
+            == "False"
+    });
     wait_until("the events are recorded", WAIT, || {
         let reasons = field(&kubectl, &["events", "-A"], "{.items[*].reason}");
         reasons.contains("NodeNotReady") && reasons.contains("TaintManagerEviction")
@@ -166,4 +169,142 @@ fn a_node_that_stops_heartbeating_is_tainted_and_drained_and_untainted_on_return
     wait_until("n1 is untainted", WAIT, || {
         field(&kubectl, &["node", "n1"], "{.spec.taints}").is_empty()
     });
+}
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_capstan"))
+}
+
+fn agent(server: &CapstanServer, node: &str) -> CapstanAgent {
+    CapstanAgent::start(binary(), server, &["--node-name", node]).expect("capstan agent starts")
+}
+
+fn replica_set(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{{name: c, image: busybox}}]
+"
+    )
+}
+
+/// The web pods as `name node phase terminating` lines.
+fn web_pods(kubectl: &Kubectl) -> Vec<(String, String, String, bool)> {
+    let path = r#"{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase} {.metadata.deletionTimestamp}{"\n"}{end}"#;
+    field(kubectl, &["pods", "-l", "app=web"], path)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or_default().to_owned();
+            (get(0), get(1), get(2), !get(3).is_empty())
+        })
+        .collect()
+}
+
+fn running_on(kubectl: &Kubectl, node: &str) -> usize {
+    web_pods(kubectl)
+        .iter()
+        .filter(|(_, n, phase, gone)| n == node && phase == "Running" && !gone)
+        .count()
+}
+
+#[test]
+fn stopping_an_agent_moves_its_pods_and_restarting_it_untaints_and_clears_its_node() {
+    let server = CapstanServer::start(
+        binary(),
+        &[
+            "--node-monitor-grace-period",
+            "15s",
+            "--default-unreachable-toleration-seconds",
+            "2",
+            "--default-not-ready-toleration-seconds",
+            "2",
+        ],
+    )
+    .expect("capstan starts");
+    let kubectl = server.kubectl();
+    let mut agents = [agent(&server, "a"), agent(&server, "b")];
+    kubectl.create(&replica_set(4));
+    wait_until("four web pods run", WAIT, || {
+        running_on(&kubectl, "a") + running_on(&kubectl, "b") == 4
+    });
+    // The grace period outlasts the agents' 10 s lease renewals.
+    let (lost, kept, index) =
+        if running_on(&kubectl, "a") > 0 { ("a", "b", 0) } else { ("b", "a", 1) };
+    agents[index].stop();
+
+    wait_until("the stopped node is unreachable and tainted", WAIT, || {
+        field(&kubectl, &["node", lost], "{.status.conditions[?(@.type==\"Ready\")].status}")
+            == "Unknown"
+            && field(&kubectl, &["node", lost], "{.spec.taints[?(@.effect==\"NoExecute\")].key}")
+                == "node.kubernetes.io/unreachable"
+    });
+    wait_until("its pods are replaced on the other node", WAIT, || running_on(&kubectl, kept) == 4);
+    assert!(
+        web_pods(&kubectl).iter().all(|(_, n, _, gone)| n != lost || *gone),
+        "pods left on {lost}: {:?}",
+        web_pods(&kubectl)
+    );
+
+    agents[index] = agent(&server, lost);
+    wait_until("the returning node is untainted and its pods cleared", WAIT, || {
+        field(&kubectl, &["node", lost], "{.spec.taints}").is_empty()
+            && web_pods(&kubectl).iter().all(|(_, n, _, _)| n != lost)
+    });
+    assert_eq!(running_on(&kubectl, kept), 4);
+}
+
+#[test]
+fn budgets_get_status_evictions_honour_them_and_kubectl_drain_works() {
+    let server = CapstanServer::start(binary(), &[]).expect("capstan starts");
+    let kubectl = server.kubectl();
+    let _agents = [agent(&server, "a"), agent(&server, "b")];
+    kubectl.create(&replica_set(2));
+    kubectl.create(
+        "{apiVersion: policy/v1, kind: PodDisruptionBudget, metadata: {name: web}, spec: {minAvailable: 2, selector: {matchLabels: {app: web}}}}",
+    );
+    let pdb = |path: &str| field(&kubectl, &["pdb", "web"], path);
+    wait_until("the budget counts two healthy pods and allows nothing", WAIT, || {
+        pdb(
+            "{.status.currentHealthy}/{.status.desiredHealthy}/{.status.expectedPods}/{.status.disruptionsAllowed}",
+        ) == "2/2/2/0"
+    });
+    let victim = web_pods(&kubectl)[0].0.clone();
+    let eviction = format!(
+        "{{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\",\"metadata\":{{\"name\":\"{victim}\"}}}}"
+    );
+    let out = kubectl.run_with_input(
+        &[
+            "create",
+            "--raw",
+            &format!("/api/v1/namespaces/default/pods/{victim}/eviction"),
+            "-f",
+            "-",
+        ],
+        &eviction,
+    );
+    assert!(
+        !out.success && out.stderr.contains("disruption budget"),
+        "eviction against the budget: {}",
+        out.stderr
+    );
+    assert_eq!(field(&kubectl, &["pod", &victim], "{.metadata.deletionTimestamp}"), "");
+
+    kubectl.ok(&["patch", "pdb", "web", "--type=merge", "-p", r#"{"spec":{"minAvailable":1}}"#]);
+    wait_until("one disruption is allowed", WAIT, || pdb("{.status.disruptionsAllowed}") == "1");
+    let node = web_pods(&kubectl)[0].1.clone();
+    let other = if node == "a" { "b" } else { "a" };
+    let out = kubectl.run(&["drain", &node, "--timeout=120s", "--ignore-daemonsets"]);
+    assert!(out.success, "kubectl drain failed: {}", out.stderr);
+    assert_eq!(field(&kubectl, &["node", &node], "{.spec.unschedulable}"), "true");
+    wait_until("the pods run on the other node", WAIT, || running_on(&kubectl, other) == 2);
+    assert!(web_pods(&kubectl).iter().all(|(_, n, _, _)| *n != node), "{:?}", web_pods(&kubectl));
 }

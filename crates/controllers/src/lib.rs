@@ -2,6 +2,7 @@
 //! any other client, so each can run inside `capstan server` or on its own.
 
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod events;

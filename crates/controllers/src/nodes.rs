@@ -1,8 +1,10 @@
 //! The node controllers wired together: lifecycle (heartbeats, taints), taint-based eviction,
-//! IPAM and pod GC, sharing the node and Lease informers (and the pods with everyone else).
+//! IPAM, pod GC and disruption budgets (what draining honours), sharing the node, Lease and
+//! PodDisruptionBudget informers (and the pods with everyone else).
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::watcher;
 
@@ -11,7 +13,7 @@ use crate::informer::{Informer, by_namespace_and_controller};
 use crate::nodeipam::Cidr;
 use crate::nodelifecycle::{self, LEASE_NAMESPACE, taint_eviction};
 use crate::settings::Settings;
-use crate::{nodeipam, podgc};
+use crate::{disruption, nodeipam, podgc};
 
 pub async fn run(client: kube::Client, pods: Informer<Pod>, settings: Settings) {
     let (nodes, nodes_feed) = Informer::new(
@@ -21,6 +23,11 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>, settings: Settings) 
     );
     let (leases, leases_feed) = Informer::new(
         Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE),
+        watcher::Config::default(),
+        by_namespace_and_controller,
+    );
+    let (pdbs, pdbs_feed) = Informer::new(
+        Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),
         by_namespace_and_controller,
     );
@@ -45,6 +52,8 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>, settings: Settings) 
     tokio::join!(
         nodes_feed,
         leases_feed,
+        pdbs_feed,
+        disruption::run(client.clone(), pdbs, pods.clone()),
         node_events_feed,
         eviction_events_feed,
         nodelifecycle::run(

@@ -175,7 +175,9 @@ pub async fn bind(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Respo
 }
 
 /// POST `pods/<name>/eviction`: deletes the pod unless a PodDisruptionBudget selecting it
-/// allows no disruption now (429, as upstream).
+/// allows no disruption now (429, as upstream). An allowed eviction spends one disruption in
+/// the budget's status at once, so concurrent evictions cannot overrun it before the
+/// disruption controller recounts.
 pub async fn evict(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Response> {
     let body = request.json_body()?;
     let t = &request.target;
@@ -189,27 +191,92 @@ pub async fn evict(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
         .map_err(|e| from_store(e, "", "pods", &name))?
         .ok_or_else(|| ApiError::not_found("", "pods", &name))?;
     let pod = decode(&pod)?;
-    let labels = pod["metadata"]["labels"].as_object().cloned().unwrap_or_default();
-    let pdbs = capstan_api::registry::find("policy", "v1", "poddisruptionbudgets")
-        .expect("pdbs are served");
-    server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
-    for pdb in server.cache_for(pdbs)?.range(&pdbs.namespace_prefix(&namespace), None) {
-        let pdb = pdb.value();
-        let selects = LabelSelector::from_label_selector_json(&pdb["spec"]["selector"])
-            .is_ok_and(|s| s.matches(&labels));
-        if selects && pdb["status"]["disruptionsAllowed"].as_i64().unwrap_or(0) < 1 {
-            let mut e = ApiError::too_many_requests(
-                "Cannot evict pod as it would violate the pod's disruption budget.",
-            );
-            e.details = Some(
-                json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {} needs more healthy pods", pdb["metadata"]["name"].as_str().unwrap_or_default())}]}),
-            );
-            return Err(e);
+    let dry_run = dry_run(request)?;
+    // Upstream lets pods that are not running, or already going, leave without a budget.
+    let terminating = pod["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null());
+    let running = pod["status"]["phase"].as_str() == Some("Running");
+    if running && !terminating {
+        let labels = pod["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+        let pdbs = capstan_api::registry::find("policy", "v1", "poddisruptionbudgets")
+            .expect("pdbs are served");
+        server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
+        let selecting: Vec<String> = server
+            .cache_for(pdbs)?
+            .range(&pdbs.namespace_prefix(&namespace), None)
+            .into_iter()
+            .filter(|pdb| {
+                LabelSelector::from_label_selector_json(&pdb.value()["spec"]["selector"])
+                    .is_ok_and(|s| s.matches(&labels))
+            })
+            .map(|pdb| pdb.key.clone())
+            .collect();
+        if selecting.len() > 1 {
+            return Err(ApiError::internal(
+                "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            ));
+        }
+        if let Some(pdb_key) = selecting.first() {
+            spend_disruption(server, pdb_key, &name, &pod, dry_run).await?;
         }
     }
     let options = delete_options_from(request, body.get("deleteOptions").unwrap_or(&Value::Null))?;
-    delete_one(server, t.resource, &key, &name, &options, dry_run(request)?).await?;
+    delete_one(server, t.resource, &key, &name, &options, dry_run).await?;
     Ok(value_response(StatusCode::CREATED, &success(json!({"name": name, "kind": "pods"}))))
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
+/// Takes one allowed disruption from the budget (compare-and-swap), or refuses with 429. An
+/// unready pod may go without one while the budget is met (upstream's IfHealthyBudget).
+async fn spend_disruption(
+    server: &Arc<ApiServer>,
+    pdb_key: &str,
+    pod_name: &str,
+    pod: &Value,
+    dry_run: bool,
+) -> ApiResult<()> {
+    loop {
+        let Some(current) = server
+            .store
+            .get(pdb_key)
+            .await
+            .map_err(|e| from_store(e, "policy", "poddisruptionbudgets", pod_name))?
+        else {
+            return Ok(());
+        };
+        let mut pdb = decode(&current)?;
+        let status = &pdb["status"];
+        let healthy = status["currentHealthy"].as_i64().unwrap_or(0);
+        let desired = status["desiredHealthy"].as_i64().unwrap_or(0);
+        if !is_ready(pod) && status.get("observedGeneration").is_some() && healthy >= desired {
+            return Ok(());
+        }
+        let allowed = status["disruptionsAllowed"].as_i64().unwrap_or(0);
+        if allowed < 1 {
+            let mut e = ApiError::too_many_requests(
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+            );
+            e.details = Some(json!({"causes": [{"reason": "DisruptionBudget", "message": format!(
+                "The disruption budget {} needs {desired} healthy pods and has {healthy} currently",
+                pdb["metadata"]["name"].as_str().unwrap_or_default()
+            )}]}));
+            return Err(e);
+        }
+        if dry_run {
+            return Ok(());
+        }
+        pdb["status"]["disruptionsAllowed"] = json!(allowed - 1);
+        pdb["status"]["disruptedPods"][pod_name] = json!(now_rfc3339());
+        match server.store.update(pdb_key, encode(&pdb)?, current.mod_revision).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(from_store(e, "policy", "poddisruptionbudgets", pod_name)),
+        }
+    }
 }
 
 /// Upstream's bounds on a requested token lifetime.

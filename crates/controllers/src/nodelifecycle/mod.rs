@@ -25,6 +25,8 @@ use zones::EvictionLimiter;
 
 /// Where kubelets renew their heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+/// How often a quiet node is looked at again (upstream's `--node-monitor-period`).
+const MONITOR_PERIOD: Duration = Duration::from_secs(5);
 
 pub struct Context {
     pub client: kube::Client,
@@ -82,22 +84,23 @@ pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Err
     let lease = ctx.leases.get(&ObjectRef::new(&name).within(LEASE_NAMESPACE));
     let quiet_for = since(health::last_heartbeat(&node, lease.as_deref()), now);
     let api: Api<Node> = Api::all(ctx.client.clone());
-    if quiet_for > grace
-        && let Some(conditions) = health::unknown_conditions(&node, now)
-    {
-        let mut updated = (*node).clone();
-        updated.status.get_or_insert_default().conditions = Some(conditions);
-        api.replace_status(&name, &PostParams::default(), &updated).await?;
-        tracing::info!(node = name, "node stopped posting status: Ready=Unknown");
-        ctx.events.normal(
-            reference(&*node),
-            "NodeNotReady",
-            "NodeNotReady",
-            format!("Node {name} status is now: NodeNotReady"),
-        );
+    if quiet_for > grace {
+        if let Some(conditions) = health::unknown_conditions(&node, now) {
+            let mut updated = (*node).clone();
+            updated.status.get_or_insert_default().conditions = Some(conditions);
+            api.replace_status(&name, &PostParams::default(), &updated).await?;
+            tracing::info!(node = name, "node stopped posting status: Ready=Unknown");
+            ctx.events.normal(
+                reference(&*node),
+                "NodeNotReady",
+                "NodeNotReady",
+                format!("Node {name} status is now: NodeNotReady"),
+            );
+            // The status write brings the node back here with its new conditions.
+            return Ok(Action::await_change());
+        }
+        // Until the kubelet returns, its pods cannot be ready (repeated: a write may have failed).
         mark_pods_not_ready(&ctx, &name, now).await?;
-        // The status write brings the node back here with its new conditions.
-        return Ok(Action::await_change());
     }
 
     let ready = health::ready(&node);
@@ -130,8 +133,13 @@ pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Err
             tracing::info!(node = name, "node ready again: lifecycle taints removed");
         }
     }
-    // Look again when the heartbeat would go stale, or when the zone may taint again.
-    let stale_in = grace.saturating_sub(quiet_for) + Duration::from_millis(500);
+    // Look again when the heartbeat would go stale (a quiet node: every monitor period), or
+    // when the zone may taint again.
+    let stale_in = if quiet_for > grace {
+        MONITOR_PERIOD
+    } else {
+        grace - quiet_for + Duration::from_millis(500)
+    };
     Ok(Action::requeue(retry.map_or(stale_in, |r| r.min(stale_in))))
 }
 
