@@ -68,11 +68,13 @@ fn entry(object: &Value, manager: &str, operation: &str) -> Option<Value> {
         .cloned()
 }
 
-/// `manager/operation` of every managedFields entry, sorted.
+/// `manager/operation` of every managedFields entry kubectl made, sorted (the Deployment
+/// controller's own writes — revision annotation, status — are entries of its own).
 fn managers(object: &Value) -> Vec<String> {
     let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
     let mut names: Vec<String> = entries
         .iter()
+        .filter(|e| e["manager"].as_str().is_some_and(|m| m.starts_with("kubectl")))
         .map(|e| format!("{}/{}", e["manager"].as_str().unwrap(), e["operation"].as_str().unwrap()))
         .collect();
     names.sort();
