@@ -263,21 +263,8 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::informer::{Informer, by_namespace_and_controller};
-    use crate::testing::FakeApi;
+    use crate::testing::{FakeApi, store};
 
-    fn store<K>(objects: Vec<K>) -> Store<K>
-    where
-        K: kube::Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
-    {
-        Informer::fixed(objects, by_namespace_and_controller).store()
-    }
     use serde_json::json;
 
     fn pod(i: usize, ready: bool, terminating: bool) -> Arc<Pod> {

@@ -107,3 +107,17 @@ fn respond(code: u16, value: &Value) -> Response<Body> {
         .body(Body::from(serde_json::to_vec(value).unwrap_or_default()))
         .expect("a valid response")
 }
+
+/// A reflector store holding `objects`, indexed as the controllers' shared informers index.
+pub fn store<K>(objects: Vec<K>) -> kube::runtime::reflector::Store<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    crate::informer::Informer::fixed(objects, crate::informer::by_namespace_and_controller).store()
+}
