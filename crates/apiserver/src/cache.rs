@@ -14,7 +14,7 @@ use bytes::Bytes;
 use capstan_store::{EventKind, KeyValue, ListRequest, Revision, Store, StoreError, WatchEvent};
 use futures::StreamExt;
 use serde_json::{Map, Value};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{mpsc, watch};
 
 /// Events a watcher may fall behind before it is closed (it re-watches from where it was).
 const WATCHER_BUFFER: usize = 4096;
@@ -102,25 +102,44 @@ struct State {
     history: VecDeque<Arc<CacheEvent>>,
     /// Every event after this revision is in `history`.
     history_start: Revision,
-    events: broadcast::Sender<Arc<CacheEvent>>,
+    watchers: Watchers,
+}
+
+/// The live feed of every watcher of one resource: a bounded queue each, whose memory grows
+/// with what is queued rather than being set aside up front. A watcher whose queue is full is
+/// too slow and is dropped: it drains what was queued, its watch ends, and the client re-watches
+/// from its last resourceVersion, as upstream closes unresponsive watchers.
+#[derive(Default)]
+struct Watchers(std::sync::Mutex<Vec<mpsc::Sender<Arc<CacheEvent>>>>);
+
+impl Watchers {
+    fn subscribe(&self) -> mpsc::Receiver<Arc<CacheEvent>> {
+        let (sender, receiver) = mpsc::channel(WATCHER_BUFFER);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(sender);
+        receiver
+    }
+
+    fn send(&self, event: &Arc<CacheEvent>) {
+        let mut watchers = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        watchers.retain(|w| w.try_send(event.clone()).is_ok());
+    }
 }
 
 /// What a watcher starts from: recent history to replay, then the live feed.
 pub struct Subscription {
     pub replay: Vec<Arc<CacheEvent>>,
-    pub live: broadcast::Receiver<Arc<CacheEvent>>,
+    pub live: mpsc::Receiver<Arc<CacheEvent>>,
 }
 
 impl ResourceCache {
     fn new(revision: Revision, history_size: usize) -> Self {
-        let (events, _) = broadcast::channel(WATCHER_BUFFER);
         Self {
             history_size,
             state: RwLock::new(State {
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 history_start: revision,
-                events,
+                watchers: Watchers::default(),
             }),
         }
     }
@@ -156,7 +175,7 @@ impl ResourceCache {
             return None;
         }
         let replay = state.history.iter().filter(|e| e.revision > after).cloned().collect();
-        Some(Subscription { replay, live: state.events.subscribe() })
+        Some(Subscription { replay, live: state.watchers.subscribe() })
     }
 
     /// A snapshot of every object under `prefix` plus a subscription for what follows it.
@@ -168,7 +187,7 @@ impl ResourceCache {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(_, o)| o.clone())
             .collect();
-        (objects, Subscription { replay: Vec::new(), live: state.events.subscribe() })
+        (objects, Subscription { replay: Vec::new(), live: state.watchers.subscribe() })
     }
 
     fn apply(&self, event: &WatchEvent) {
@@ -196,14 +215,17 @@ impl ResourceCache {
             state.history_start = oldest.revision;
         }
         state.history.push_back(event.clone());
-        let _ = state.events.send(event);
+        state.watchers.send(&event);
     }
 
     /// Replaces everything after a relist; current watchers are closed (they re-watch).
     fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: Revision) {
-        let (events, _) = broadcast::channel(WATCHER_BUFFER);
-        *self.write() =
-            State { objects, history: VecDeque::new(), history_start: revision, events };
+        *self.write() = State {
+            objects,
+            history: VecDeque::new(),
+            history_start: revision,
+            watchers: Watchers::default(),
+        };
     }
 }
 
@@ -342,5 +364,44 @@ impl WatchCache {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(cache: &ResourceCache, revision: Revision) {
+        let value = format!(r#"{{"metadata":{{"name":"cm-{revision}"}}}}"#);
+        cache.apply(&WatchEvent {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: format!("/registry/configmaps/default/cm-{revision}"),
+                value: Bytes::from(value),
+                create_revision: revision,
+                mod_revision: revision,
+            },
+        });
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_too_far_behind_is_closed_after_what_was_queued() {
+        let cache = ResourceCache::new(0, 16);
+        let (_, mut slow) = cache.snapshot_and_subscribe("/registry/configmaps/");
+        let (_, mut keeping_up) = cache.snapshot_and_subscribe("/registry/configmaps/");
+        let total = WATCHER_BUFFER as Revision + 10;
+        for revision in 1..=total {
+            put(&cache, revision);
+            let event = keeping_up.live.recv().await.expect("a reading watcher stays subscribed");
+            assert_eq!(event.revision, revision);
+        }
+        let mut queued = 0;
+        while let Some(event) = slow.live.recv().await {
+            queued += 1;
+            assert_eq!(event.revision, queued, "queued events arrive in order");
+        }
+        assert_eq!(queued, WATCHER_BUFFER as Revision, "the slow watcher's feed ends");
+        put(&cache, total + 1);
+        assert_eq!(keeping_up.live.recv().await.map(|e| e.revision), Some(total + 1));
     }
 }

@@ -11,10 +11,8 @@ use kube::runtime::WatchStreamExt as _;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use serde::de::DeserializeOwned;
-use tokio::sync::broadcast;
 
-/// Notifications kept for slow subscribers; one that falls further behind is told to resync.
-const FANOUT_BUFFER: usize = 65_536;
+use crate::fanout::Fanout;
 
 /// What happened to an object, as its subscribers see it.
 #[derive(Debug, Clone)]
@@ -26,8 +24,6 @@ pub enum Change<K> {
         new: Arc<K>,
     },
     Deleted(Arc<K>),
-    /// Notifications were lost (the subscriber lagged): treat every cached object as changed.
-    Resync,
 }
 
 impl<K> Change<K> {
@@ -36,7 +32,6 @@ impl<K> Change<K> {
         match self {
             Change::Added(o) | Change::Deleted(o) => vec![o.clone()],
             Change::Updated { old, new } => vec![old.clone(), new.clone()],
-            Change::Resync => Vec::new(),
         }
     }
 }
@@ -51,7 +46,7 @@ where
 {
     store: Store<K>,
     index: Arc<RwLock<HashMap<String, HashSet<ObjectRef<K>>>>>,
-    changes: broadcast::Sender<Change<K>>,
+    changes: Fanout<Change<K>>,
 }
 
 impl<K> Clone for Informer<K>
@@ -75,8 +70,7 @@ where
         index_fn: IndexFn<K>,
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (store, writer) = reflector::store();
-        let (changes, _) = broadcast::channel(FANOUT_BUFFER);
-        let informer = Self { store, index: Arc::default(), changes };
+        let informer = Self { store, index: Arc::default(), changes: Fanout::default() };
         let feed = informer.clone().feed(api, config, writer, index_fn);
         (informer, feed)
     }
@@ -138,7 +132,7 @@ where
             writer.apply_watcher_event(&event);
             // The store is updated before anyone is told, so a woken reconcile sees the change.
             for change in notify {
-                let _ = self.changes.send(change);
+                self.changes.send(change);
             }
         }
     }
@@ -167,8 +161,7 @@ where
     #[cfg(test)]
     pub fn fixed(objects: Vec<K>, index_fn: IndexFn<K>) -> Self {
         let (store, mut writer) = reflector::store();
-        let (changes, _) = broadcast::channel(16);
-        let informer = Self { store, index: Arc::default(), changes };
+        let informer = Self { store, index: Arc::default(), changes: Fanout::default() };
         writer.apply_watcher_event(&Event::Init);
         for object in objects {
             informer.reindex(None, Some(&object), &ObjectRef::from_obj(&object), index_fn);
@@ -197,30 +190,18 @@ where
         let _ = self.store.wait_until_ready().await;
     }
 
-    /// Every change from now on; a subscriber that lags gets `Change::Resync`.
+    /// Every change from now on, however far behind the subscriber falls.
     pub fn subscribe(&self) -> impl Stream<Item = Change<K>> + Send + 'static {
-        let receiver = self.changes.subscribe();
-        futures::stream::unfold(receiver, |mut receiver| async move {
-            match receiver.recv().await {
-                Ok(change) => Some((change, receiver)),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some((Change::Resync, receiver)),
-                Err(broadcast::error::RecvError::Closed) => None,
-            }
-        })
+        self.changes.subscribe()
     }
 
-    /// Every cached object now, then the objects each later change concerns (all of them on a
-    /// resync): a Controller's trigger stream.
+    /// Every cached object now, then the objects each later change concerns: a Controller's
+    /// trigger stream.
     pub fn touched(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
         let changes = self.subscribe();
-        let store = self.store.clone();
-        let now = store.state();
-        futures::stream::iter(now).chain(changes.flat_map(move |change| {
-            futures::stream::iter(match change {
-                Change::Resync => store.state(),
-                change => change.objects(),
-            })
-        }))
+        let now = self.store.state();
+        futures::stream::iter(now)
+            .chain(changes.flat_map(|change| futures::stream::iter(change.objects())))
     }
 }
 

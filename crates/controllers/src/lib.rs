@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod expectations;
+pub mod fanout;
 pub mod gc;
 pub mod informer;
 pub mod namespace;

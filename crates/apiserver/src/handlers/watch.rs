@@ -11,7 +11,7 @@ use bytes::Bytes;
 use capstan_api::Resource;
 use capstan_store::Revision;
 use serde_json::{Value, json};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::read::{Filter, table};
 use super::{Form, Params, Request};
@@ -244,7 +244,7 @@ impl EventWriter {
 
     async fn follow(
         mut self,
-        mut live: broadcast::Receiver<Arc<CacheEvent>>,
+        mut live: mpsc::Receiver<Arc<CacheEvent>>,
         replay: Vec<Arc<CacheEvent>>,
         bookmarks: bool,
         timeout: Duration,
@@ -261,14 +261,14 @@ impl EventWriter {
         loop {
             tokio::select! {
                 event = live.recv() => match event {
-                    Ok(event) => {
+                    Some(event) => {
                         if !self.deliver(&event).await {
                             return;
                         }
                     }
                     // Too slow or the cache was rebuilt: end the watch; the client re-watches
                     // from its last resourceVersion (or relists on 410).
-                    Err(_) => return,
+                    None => return,
                 },
                 _ = ticks.tick(), if bookmarks => {
                     if !self.bookmark(false).await {

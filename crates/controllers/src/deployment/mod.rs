@@ -671,16 +671,8 @@ pub async fn run(
     let rs_triggers = replica_sets.subscribe().flat_map({
         let deployments = deployments.clone();
         move |change| {
-            let refs: Vec<_> = match change {
-                Change::Resync => {
-                    deployments.store().state().iter().map(|d| ObjectRef::from_obj(&**d)).collect()
-                }
-                change => change
-                    .objects()
-                    .iter()
-                    .flat_map(|rs| deployments_for(rs, &deployments))
-                    .collect(),
-            };
+            let refs: Vec<_> =
+                change.objects().iter().flat_map(|rs| deployments_for(rs, &deployments)).collect();
             futures::stream::iter(refs)
         }
     });
@@ -709,16 +701,8 @@ pub async fn run(
             futures::stream::iter(refs)
         }
     });
-    let deployment_changes = deployments.subscribe().flat_map({
-        let deployments = deployments.clone();
-        move |change| {
-            let objects = match change {
-                Change::Resync => deployments.store().state(),
-                change => change.objects(),
-            };
-            futures::stream::iter(objects)
-        }
-    });
+    let deployment_changes =
+        deployments.subscribe().flat_map(|change| futures::stream::iter(change.objects()));
     let deployment_changes =
         futures::stream::iter(deployments.store().state()).chain(deployment_changes);
     let ctx =

@@ -11,11 +11,9 @@ use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{Lookup, ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
-use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
 
-/// Changes queued per subscriber before it is considered lagging (it then gets a full resync).
-const BUFFER: usize = 4096;
+use crate::fanout::Fanout;
 
 /// What happened to one object.
 #[derive(Debug, Clone)]
@@ -38,7 +36,7 @@ where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    changes: broadcast::Sender<Change<K>>,
+    changes: Fanout<Change<K>>,
     watch: AbortHandle,
 }
 
@@ -64,7 +62,7 @@ where
     ) -> Self {
         let mut writer = Writer::new(dyntype.clone());
         let store = writer.as_reader();
-        let (changes, _) = broadcast::channel(BUFFER);
+        let changes = Fanout::default();
         let sender = changes.clone();
         let reader = store.clone();
         let watch = tokio::spawn(async move {
@@ -86,21 +84,21 @@ where
                     Event::Apply(object) => {
                         let key = object.to_object_ref(dyntype.clone());
                         if let Some(stored) = reader.get(&key) {
-                            let _ = sender.send(Change::Applied(stored));
+                            sender.send(Change::Applied(stored));
                         }
                     }
                     Event::Delete(object) => {
-                        let _ = sender.send(Change::Deleted(Arc::new(object)));
+                        sender.send(Change::Deleted(Arc::new(object)));
                     }
                     Event::InitDone => {
                         // Objects gone while the watch was down were deleted meanwhile.
                         for old in std::mem::take(&mut before) {
                             if reader.get(&old.to_object_ref(dyntype.clone())).is_none() {
-                                let _ = sender.send(Change::Deleted(old));
+                                sender.send(Change::Deleted(old));
                             }
                         }
                         for object in reader.state() {
-                            let _ = sender.send(Change::Applied(object));
+                            sender.send(Change::Applied(object));
                         }
                     }
                     Event::Init | Event::InitApply(_) => {}
@@ -116,23 +114,10 @@ where
         self.store.clone()
     }
 
-    /// Every change from now on, preceded by every object already cached; a subscriber that
-    /// falls behind gets the whole cache again rather than a gap.
+    /// Every change from now on, preceded by every object already cached.
     pub fn changes(&self) -> BoxStream<'static, Change<K>> {
-        let receiver = self.changes.subscribe();
-        let store = self.store.clone();
-        let current: Vec<Change<K>> = store.state().into_iter().map(Change::Applied).collect();
-        let rest = stream::unfold((receiver, store), |(mut receiver, store)| async move {
-            let changes = match receiver.recv().await {
-                Ok(change) => vec![change],
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    store.state().into_iter().map(Change::Applied).collect()
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            Some((changes, (receiver, store)))
-        })
-        .flat_map(stream::iter);
+        let rest = self.changes.subscribe();
+        let current: Vec<Change<K>> = self.store.state().into_iter().map(Change::Applied).collect();
         stream::iter(current).chain(rest).boxed()
     }
 

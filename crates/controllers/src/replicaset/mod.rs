@@ -302,9 +302,6 @@ fn observe_pod_change<K: ReplicaKind>(
                 expectations.deletion_observed(&key, &pod.uid().unwrap_or_default());
             }
         }
-        Change::Resync => {
-            return owners.store().state().iter().map(|o| ObjectRef::from_obj(&**o)).collect();
-        }
     }
     let mut refs = Vec::new();
     for pod in change.objects() {
@@ -340,18 +337,13 @@ pub async fn run<K: ReplicaKind>(
         move |change| futures::stream::iter(observe_pod_change(&change, &owners, &expectations))
     });
     let owner_changes = owners.subscribe().flat_map({
-        let owners = owners.clone();
         let expectations = expectations.clone();
         move |change| {
             if let Change::Deleted(gone) = &change {
                 let namespace = gone.namespace().unwrap_or_default();
                 expectations.forget(&key_of::<K>(&namespace, &gone.name_any()));
             }
-            let objects = match change {
-                Change::Resync => owners.store().state(),
-                change => change.objects(),
-            };
-            futures::stream::iter(objects)
+            futures::stream::iter(change.objects())
         }
     });
     // Everything cached at start is synced once; changes after subscribing follow.
