@@ -200,7 +200,7 @@ pub async fn join_client(
     config.root_cert_file = Some(ca.to_owned());
     config.auth_info = serde_json::from_value(serde_json::json!({ "token": token }))?;
     config.connect_timeout = Some(Duration::from_secs(10));
-    let client = kube::Client::try_from(config).context("building the API client")?;
+    let client = crate::client::named(config, crate::client::KUBELET)?;
     // The server may still be starting (or restarting): keep trying for a while.
     let deadline = std::time::Instant::now() + JOIN_DEADLINE;
     loop {

@@ -29,7 +29,7 @@ pub async fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .context("loading the kubeconfig")?;
-    let client = kube::Client::try_from(config)?;
+    let client = crate::client::named(config, crate::client::CONTROLLER_MANAGER)?;
     run_elected(client, ca_pem, args.controllers.settings()?, shutdown()).await;
     tracing::info!("controller manager stopped");
     Ok(())

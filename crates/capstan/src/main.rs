@@ -1,6 +1,7 @@
 //! The `capstan` binary: one clap subcommand per component or tool.
 
 mod agent;
+mod client;
 mod controller_flags;
 mod controller_manager;
 mod scheduler;

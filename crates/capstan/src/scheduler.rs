@@ -32,7 +32,7 @@ pub async fn run(args: SchedulerArgs) -> anyhow::Result<()> {
         &kube::config::KubeConfigOptions::default(),
     )
     .await?;
-    let client = kube::Client::try_from(config)?;
+    let client = crate::client::named(config, crate::client::SCHEDULER)?;
     let config = capstan_scheduler::Config {
         scheduler_name: args.scheduler_name,
         percentage_of_nodes_to_score: Some(args.percentage_of_nodes_to_score).filter(|p| *p > 0),

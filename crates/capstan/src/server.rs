@@ -133,14 +133,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown()));
     // Controllers are API clients of this server, over loopback with the admin credentials.
     let controllers = tokio::spawn(crate::controller_manager::run_elected(
-        loopback_client(&kubeconfig).await?,
+        loopback_client(&kubeconfig, crate::client::CONTROLLER_MANAGER).await?,
         pki.ca_cert.clone(),
         args.controllers.settings()?,
         shutdown(),
     ));
     // The scheduler, too, under leader election: several servers may share one store.
     let scheduler = tokio::spawn({
-        let client = loopback_client(&kubeconfig).await?;
+        let client = loopback_client(&kubeconfig, crate::client::SCHEDULER).await?;
         let identity = capstan_scheduler::identity();
         let stopped = shutdown();
         async move {
@@ -178,14 +178,17 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn loopback_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+async fn loopback_client(
+    kubeconfig: &std::path::Path,
+    component: &str,
+) -> anyhow::Result<kube::Client> {
     let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let config = kube::Config::from_custom_kubeconfig(
         kubeconfig,
         &kube::config::KubeConfigOptions::default(),
     )
     .await?;
-    Ok(kube::Client::try_from(config)?)
+    crate::client::named(config, component)
 }
 
 fn serving_names(args: &ServerArgs, advertise: IpAddr, service_ip: IpAddr) -> ServingNames {

@@ -3,12 +3,15 @@
 //! apply, dry runs, YAML bodies, and kube-rs' `Patch::Apply`.
 
 use std::path::Path;
+use std::time::Duration;
 
-use capstan_testkit::{CapstanServer, Kubectl};
+use capstan_testkit::{CapstanServer, Kubectl, wait_until};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
 
 fn server() -> CapstanServer {
     CapstanServer::start(Path::new(env!("CARGO_BIN_EXE_capstan")), &[])
@@ -123,6 +126,17 @@ fn apply_creates_changes_and_removes_fields_and_records_ownership() {
     assert_eq!(label_entry["fieldsV1"], json!({"f:metadata": {"f:labels": {"f:owner": {}}}}));
     kubectl.ok_with_input(&apply, &manifest(3, ""));
     assert_eq!(get(&kubectl)["metadata"]["labels"]["owner"], "ops");
+
+    // The in-process controllers' writes are recorded under upstream's component name.
+    wait_until("the Deployment controller's status write is recorded", WAIT, || {
+        let object = get(&kubectl);
+        let entries = object["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+        entries.iter().any(|e| {
+            e["manager"] == "kube-controller-manager"
+                && e["operation"] == "Update"
+                && e["subresource"] == "status"
+        })
+    });
 }
 
 #[test]
