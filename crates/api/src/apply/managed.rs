@@ -176,4 +176,53 @@ impl ManagedFields {
     pub fn drop_empty(&mut self) {
         self.entries.retain(|e| !e.fields.is_empty());
     }
+
+    /// Keeps at most `MAX_UPDATE_MANAGERS` Update entries, as upstream does: the oldest are
+    /// merged, per API version, into one `ancient-changes` entry, which takes the time of the
+    /// newest update merged into it. Apply entries are never merged.
+    pub fn cap_updates(&mut self) {
+        let mut updaters: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].operation == Operation::Update)
+            .collect();
+        if updaters.len() <= MAX_UPDATE_MANAGERS {
+            return;
+        }
+        updaters.sort_by(|&a, &b| {
+            let (a, b) = (&self.entries[a], &self.entries[b]);
+            (&a.time, &a.manager).cmp(&(&b.time, &b.manager))
+        });
+        let mut remaining = updaters.len();
+        // The first entry of each version seen; a second one of the same version makes the
+        // bucket, into which both go.
+        let mut first_of_version: Vec<(String, usize)> = Vec::new();
+        let mut merged_away = Vec::new();
+        for &i in &updaters {
+            if remaining <= MAX_UPDATE_MANAGERS {
+                break;
+            }
+            let version = self.entries[i].api_version.clone();
+            match first_of_version.iter().find(|(v, _)| *v == version) {
+                None => first_of_version.push((version, i)),
+                Some(&(_, bucket)) => {
+                    let entry = self.entries[i].clone();
+                    let target = &mut self.entries[bucket];
+                    target.manager = ANCIENT_CHANGES.to_owned();
+                    target.subresource = None;
+                    target.fields.union(&entry.fields);
+                    target.time = entry.time;
+                    merged_away.push(i);
+                    remaining -= 1;
+                }
+            }
+        }
+        merged_away.sort_unstable();
+        for i in merged_away.into_iter().rev() {
+            self.entries.remove(i);
+        }
+    }
 }
+
+/// Update entries kept per object before the oldest are merged (upstream's cap).
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+/// The manager the oldest updates are merged into.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";

@@ -170,6 +170,7 @@ pub fn update(scope: Scope<'_>, live: Option<&Value>, new: &mut Value, manager: 
     own.union(&changed);
     managed.set(manager, Operation::Update, own);
     managed.drop_empty();
+    managed.cap_updates();
     set_managed_fields(new, &managed);
 }
 
@@ -245,6 +246,7 @@ fn attempt(
         entry.fields = entry.fields.difference(&changed).difference(&comparison.removed);
     }
     managed.drop_empty();
+    managed.cap_updates();
     set_managed_fields(&mut merged, &managed);
     Ok(merged)
 }

@@ -376,3 +376,37 @@ fn status_is_owned_through_the_status_subresource_only() {
     assert_eq!(e["subresource"], "status");
     assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
 }
+
+#[test]
+fn more_than_ten_updaters_have_the_oldest_merged_into_ancient_changes() {
+    let mut object = json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {}
+    });
+    let names: Vec<String> = (0..12).map(|i| format!("writer-{i:02}")).collect();
+    let times: Vec<String> = (0..12).map(|i| format!("2025-01-01T00:00:{i:02}Z")).collect();
+    for i in 0..12 {
+        let live = object.clone();
+        object["data"][format!("key-{i:02}")] = json!("value");
+        let writer = Manager {
+            name: names[i].as_str(),
+            api_version: "v1",
+            subresource: None,
+            time: times[i].as_str(),
+        };
+        update(configmaps(), Some(&live), &mut object, &writer);
+    }
+    let entries = object["metadata"]["managedFields"].as_array().unwrap();
+    assert_eq!(entries.len(), 10, "{entries:#?}");
+    // The three oldest became one bucket holding all their fields, timed as the newest of them.
+    let ancient = entry(&object, "ancient-changes", "Update").expect("the bucket");
+    assert_eq!(ancient["time"], "2025-01-01T00:00:02Z");
+    let fields = FieldSet::from_fields_v1(&ancient["fieldsV1"]).unwrap();
+    for key in ["f:key-00", "f:key-01", "f:key-02"] {
+        assert!(fields.contains(&["f:data", key]), "{key} is in the bucket");
+    }
+    for gone in ["writer-00", "writer-01", "writer-02"] {
+        assert!(entry(&object, gone, "Update").is_none(), "{gone} was merged");
+    }
+    assert!(entry(&object, "writer-03", "Update").is_some());
+    assert!(entry(&object, "writer-11", "Update").is_some());
+}
