@@ -300,6 +300,65 @@ async fn kube_rs_applies_yaml_and_json_and_options_are_checked() {
     }
 }
 
+#[tokio::test]
+async fn applies_to_the_scale_and_status_subresources_are_owned_under_them() {
+    let server = server();
+    let client = client(&server).await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    api.patch("web", &PatchParams::apply("deployer"), &Patch::Apply(&deployment(2))).await.unwrap();
+
+    // An autoscaler applying a Scale conflicts over replicas until it forces.
+    let scale = json!({
+        "apiVersion": "autoscaling/v1", "kind": "Scale",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"replicas": 5}
+    });
+    match api.patch_scale("web", &PatchParams::apply("autoscaler"), &Patch::Apply(&scale)).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409);
+            assert!(status.message.contains("\"deployer\""), "{}", status.message);
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let forced = PatchParams::apply("autoscaler").force();
+    let answer = api.patch_scale("web", &forced, &Patch::Apply(&scale)).await.unwrap();
+    assert_eq!(answer.spec.unwrap().replicas, Some(5), "the answer is the Scale");
+    let scaled = api.get("web").await.unwrap();
+    assert_eq!(scaled.spec.as_ref().unwrap().replicas, Some(5));
+    let fields = scaled.metadata.managed_fields.unwrap();
+    let autoscaler = fields.iter().find(|f| f.manager.as_deref() == Some("autoscaler")).unwrap();
+    assert_eq!(autoscaler.subresource.as_deref(), Some("scale"));
+    assert_eq!(autoscaler.operation.as_deref(), Some("Apply"));
+    assert_eq!(
+        serde_json::to_value(autoscaler.fields_v1.as_ref().unwrap()).unwrap(),
+        json!({"f:spec": {"f:replicas": {}}})
+    );
+    let deployer = fields.iter().find(|f| f.manager.as_deref() == Some("deployer")).unwrap();
+    let deployer = serde_json::to_value(deployer.fields_v1.as_ref().unwrap()).unwrap();
+    assert!(deployer["f:spec"].get("f:replicas").is_none(), "forcing took replicas over");
+
+    // A Deployment is not a Scale.
+    match api.patch_scale("web", &forced, &Patch::Apply(&deployment(3))).await {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 400, "{}", status.message),
+        other => panic!("expected 400, got {other:?}"),
+    }
+
+    // Status applied through /status is owned there and leaves the spec alone.
+    let status = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "status": {"conditions": [{"type": "Audited", "status": "True"}]}
+    });
+    let auditor = PatchParams::apply("auditor").force();
+    let applied = api.patch_status("web", &auditor, &Patch::Apply(&status)).await.unwrap();
+    assert_eq!(applied.spec.unwrap().replicas, Some(5));
+    let fields = applied.metadata.managed_fields.unwrap();
+    let auditor = fields.iter().find(|f| f.manager.as_deref() == Some("auditor")).unwrap();
+    assert_eq!(auditor.subresource.as_deref(), Some("status"));
+    let owned = serde_json::to_value(auditor.fields_v1.as_ref().unwrap()).unwrap();
+    assert!(owned["f:status"]["f:conditions"].get("k:{\"type\":\"Audited\"}").is_some(), "{owned}");
+    assert!(owned.get("f:spec").is_none(), "{owned}");
+}
+
 /// `manifest(replicas, "")` as JSON, for kube-rs.
 fn deployment(replicas: u32) -> Value {
     json!({

@@ -119,7 +119,10 @@ impl Scope<'_> {
                     .filter(|(k, _)| !SERVER_METADATA.contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                out.insert(key.clone(), Value::Object(meta));
+                // Name and namespace alone own nothing: no empty `f:metadata` is recorded.
+                if !meta.is_empty() {
+                    out.insert(key.clone(), Value::Object(meta));
+                }
                 continue;
             }
             out.insert(key.clone(), value.clone());

@@ -108,6 +108,10 @@ pub async fn apply(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
     let resource = t.resource;
     let name = t.name.clone().unwrap_or_default();
     let mut config = configuration(request)?;
+    let scale = t.subresource.as_deref() == Some("scale");
+    if scale {
+        config = scale_configuration(resource, config)?;
+    }
     objects::check_type(resource, &mut config, resource.kind, &resource.api_version())?;
     match objects::meta_str(&config, "name") {
         None => {
@@ -153,8 +157,36 @@ pub async fn apply(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
                     result => return result.map(|r| write::with_warnings(r, &warnings)),
                 }
             }
+            Ok(response) if scale => {
+                return Ok(write::with_warnings(
+                    super::subresources::as_scale(response).await?,
+                    &warnings,
+                ));
+            }
             result => return result.map(|r| write::with_warnings(r, &warnings)),
         }
     }
     Err(ApiError::stale(resource.group, resource.plural, &name))
+}
+
+/// An applied autoscaling/v1 Scale as the part of its parent it stands for: `spec.replicas`
+/// (upstream records the applier's fields against the parent, under subresource `scale`).
+fn scale_configuration(resource: &capstan_api::Resource, config: Value) -> ApiResult<Value> {
+    let (api_version, kind) = (config["apiVersion"].as_str(), config["kind"].as_str());
+    if api_version != Some("autoscaling/v1") || kind != Some("Scale") {
+        return Err(ApiError::bad_request(format!(
+            "the applied configuration of a scale subresource must be autoscaling/v1 Scale, not {} {}",
+            api_version.unwrap_or_default(),
+            kind.unwrap_or_default()
+        )));
+    }
+    let mut parent = json!({
+        "apiVersion": resource.api_version(),
+        "kind": resource.kind,
+        "metadata": config["metadata"].clone(),
+    });
+    if let Some(replicas) = config["spec"].get("replicas") {
+        parent["spec"] = json!({"replicas": replicas});
+    }
+    Ok(parent)
 }

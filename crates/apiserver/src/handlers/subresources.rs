@@ -384,3 +384,19 @@ pub async fn request_token(server: &Arc<ApiServer>, request: &Request) -> ApiRes
     response["status"] = json!({"token": token, "expirationTimestamp": expiration});
     Ok(value_response(StatusCode::CREATED, &response))
 }
+
+/// A response carrying a scalable object, turned into its autoscaling/v1 Scale (what a write
+/// to `…/scale` answers with).
+pub async fn as_scale(response: Response) -> ApiResult<Response> {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .map_err(|e| ApiError::internal(format!("reading the updated object: {e}")))?;
+    let object: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::internal(format!("reading the updated object: {e}")))?;
+    let mut scale = value_response(parts.status, &scale_of(&object));
+    for warning in parts.headers.get_all(axum::http::header::WARNING) {
+        scale.headers_mut().append(axum::http::header::WARNING, warning.clone());
+    }
+    Ok(scale)
+}

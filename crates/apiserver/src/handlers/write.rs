@@ -450,6 +450,12 @@ async fn update_with_retries(
             crate::services::keep_allocations(&old, &mut body)?;
         }
         let mut new = merge_update(resource, &old, body.clone(), subresource);
+        if super::apply::is_apply(request)
+            && let Some(managed) = body["metadata"].get("managedFields")
+        {
+            // A subresource write keeps the old metadata; the applier's ownership goes with it.
+            metadata_mut(&mut new).insert("managedFields".into(), managed.clone());
+        }
         super::restrict_node(request, Verb::Update, &name, Some(&new), Some(&old))?;
         if new == old {
             // A no-op update writes nothing and keeps the resourceVersion.
