@@ -119,10 +119,7 @@ impl Scope<'_> {
                     .filter(|(k, _)| !SERVER_METADATA.contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                // Name and namespace alone own nothing: no empty `f:metadata` is recorded.
-                if !meta.is_empty() {
-                    out.insert(key.clone(), Value::Object(meta));
-                }
+                out.insert(key.clone(), Value::Object(meta));
                 continue;
             }
             out.insert(key.clone(), value.clone());
@@ -220,6 +217,12 @@ fn attempt(
     let mut merged = typed.merge(Some(live), config, root, &mut Vec::new())?;
     let mut applied = FieldSet::new();
     typed.collect(&scope.tracked(config), root, &mut applied);
+    if applied.child("f:metadata").is_some_and(FieldSet::is_empty) {
+        // Name and namespace alone own nothing: no empty `f:metadata` is recorded.
+        let mut bare = FieldSet::new();
+        bare.insert(&["f:metadata"]);
+        applied = applied.difference(&bare);
+    }
 
     let mut managed = ManagedFields::of(live);
     let last = managed.find(manager, Operation::Apply).map(|e| e.fields.clone());

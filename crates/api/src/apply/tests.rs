@@ -410,3 +410,14 @@ fn more_than_ten_updaters_have_the_oldest_merged_into_ancient_changes() {
     assert!(entry(&object, "writer-03", "Update").is_some());
     assert!(entry(&object, "writer-11", "Update").is_some());
 }
+
+#[test]
+fn an_apply_naming_only_the_object_owns_no_metadata() {
+    let config = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm", "namespace": "default"},
+        "data": {"a": "b"}
+    });
+    let applied = apply(configmaps(), None, &config, &manager("m"), false).unwrap();
+    assert_eq!(fields(&applied, "m", "Apply"), json!({"f:data": {"f:a": {}}}));
+}
