@@ -9,6 +9,11 @@ mod snapshot;
 
 use clap::{Parser, Subcommand};
 
+/// Many small short-lived allocations (JSON values, watch events) are where a general-purpose
+/// allocator with thread-local free lists pays off.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "capstan", version, about = "A Kubernetes-compatible cluster in one binary")]
 struct Cli {

@@ -9,6 +9,7 @@ pub mod events;
 pub mod expectations;
 pub mod gc;
 pub mod informer;
+pub mod metrics;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;
