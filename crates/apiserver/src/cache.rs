@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use capstan_store::{EventKind, KeyValue, ListRequest, Revision, Store, StoreError, WatchEvent};
@@ -21,6 +21,11 @@ const WATCHER_BUFFER: usize = 4096;
 /// How long a read waits for the cache to catch up with the revision it asks for.
 pub const CATCH_UP: Duration = Duration::from_secs(3);
 const LIST_PAGE: usize = 10_000;
+/// History younger than this is kept beyond the configured size (up to `HISTORY_GROWTH` times
+/// it: 102,400 events at the default 4096), so a watcher that falls behind in a burst resumes
+/// instead of relisting (upstream's watch cache grows the same way, keeping 75 s of events).
+const HISTORY_FRESH: Duration = Duration::from_secs(75);
+const HISTORY_GROWTH: usize = 25;
 
 /// One object as served.
 #[derive(Debug)]
@@ -88,6 +93,8 @@ pub struct CacheEvent {
     /// The object before the change, so a filtered watch can tell entering from leaving.
     pub prev: Option<Arc<CachedObject>>,
     pub revision: Revision,
+    /// When the cache applied it (fresh history is kept longer).
+    pub applied: Instant,
 }
 
 /// The cache of one stored resource (one key prefix).
@@ -208,11 +215,14 @@ impl ResourceCache {
                 if prev.is_some() { EventType::Modified } else { EventType::Added }
             }
         };
-        let event = Arc::new(CacheEvent { kind, object, prev, revision });
-        if state.history.len() >= self.history_size
-            && let Some(oldest) = state.history.pop_front()
+        let event = Arc::new(CacheEvent { kind, object, prev, revision, applied: Instant::now() });
+        while state.history.len() >= self.history_size
+            && let Some(oldest) = state.history.front()
+            && (oldest.applied.elapsed() >= HISTORY_FRESH
+                || state.history.len() >= self.history_size * HISTORY_GROWTH)
         {
             state.history_start = oldest.revision;
+            state.history.pop_front();
         }
         state.history.push_back(event.clone());
         state.watchers.send(&event);

@@ -47,6 +47,19 @@ pub struct Config {
     /// How long Events are kept after their last occurrence.
     pub event_ttl: std::time::Duration,
     pub admission: admission::AdmissionConfig,
+    /// What `/metrics` serves besides the API server's own figures.
+    pub metrics: MetricsSource,
+}
+
+/// Renders counters of in-process components (the controller manager) in the Prometheus text
+/// format, for `/metrics`.
+#[derive(Clone, Default)]
+pub struct MetricsSource(pub Option<Arc<dyn Fn() -> String + Send + Sync>>);
+
+impl std::fmt::Debug for MetricsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "MetricsSource(..)" } else { "MetricsSource(none)" })
+    }
 }
 
 /// What every handler shares.

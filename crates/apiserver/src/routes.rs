@@ -22,6 +22,7 @@ pub fn router(server: Arc<ApiServer>, authenticator: Arc<Authenticator>) -> Rout
         .route("/livez", get(ok))
         .route("/readyz", get(ok))
         .route("/version", get(version))
+        .route("/metrics", get(metrics))
         .route("/.well-known/openid-configuration", get(openid_configuration))
         .route("/openid/v1/jwks", get(jwks))
         .route("/openapi/v2", get(openapi_v2))
@@ -52,6 +53,17 @@ async fn jwks(State(server): State<Arc<ApiServer>>) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    response
+}
+
+/// Prometheus text: what the in-process components count (authenticated, as upstream's is).
+async fn metrics(State(server): State<Arc<ApiServer>>) -> Response {
+    let text = server.config.metrics.0.as_ref().map(|render| render()).unwrap_or_default();
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
     response
 }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod api_patch;
+mod controllers;
 mod report;
 mod scheduler;
 mod store;
@@ -17,6 +18,9 @@ pub enum Scenario {
     /// Deployments created by server-side apply, then changed by strategic merge patches and
     /// by server-side applies: throughput and latencies of each.
     ApiPatch(api_patch::ApiPatchBench),
+    /// Deployments on simulated nodes through a `capstan server` child: time until every pod
+    /// is Available, pods created per second, a rolling update of all, requests per reconcile.
+    Controllers(controllers::ControllersBench),
     /// Node objects and pods through a `capstan server` child: pods bound per second,
     /// creation → bound latency, and the server's memory.
     Scheduler(scheduler::SchedulerBench),
@@ -28,6 +32,7 @@ pub async fn run(scenario: Scenario) -> anyhow::Result<()> {
     match scenario {
         Scenario::Api(args) => api::run(args).await,
         Scenario::ApiPatch(args) => api_patch::run(args).await,
+        Scenario::Controllers(args) => controllers::run(args).await,
         Scenario::Scheduler(args) => scheduler::run(args).await,
         Scenario::Store(args) => store::run(args).await,
     }

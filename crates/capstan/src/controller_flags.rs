@@ -5,6 +5,9 @@ use capstan_controllers::Settings;
 
 #[derive(clap::Args, Clone)]
 pub struct ControllerFlags {
+    /// How often the node lifecycle controller looks again at nodes that went quiet.
+    #[arg(long, default_value = "5s", value_parser = crate::server::parse_duration)]
+    pub node_monitor_period: std::time::Duration,
     /// How long a node may go without a heartbeat before it is marked unreachable.
     #[arg(long, default_value = "50s", value_parser = crate::server::parse_duration)]
     pub node_monitor_grace_period: std::time::Duration,
@@ -39,7 +42,11 @@ impl ControllerFlags {
                 self.cluster_cidr
             );
         }
+        if self.node_monitor_period.is_zero() {
+            anyhow::bail!("--node-monitor-period must be positive");
+        }
         Ok(Settings {
+            node_monitor_period: self.node_monitor_period,
             node_monitor_grace_period: self.node_monitor_grace_period,
             node_eviction_rate: self.node_eviction_rate,
             secondary_node_eviction_rate: self.secondary_node_eviction_rate,

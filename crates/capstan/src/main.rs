@@ -10,6 +10,11 @@ mod snapshot;
 
 use clap::{Parser, Subcommand};
 
+/// glibc's malloc took about a third of the API server's time under write load; mimalloc, with
+/// thread-local free lists, is faster at the many small allocations of JSON handling.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "capstan", version, about = "A Kubernetes-compatible cluster in one binary")]
 struct Cli {
@@ -59,3 +64,4 @@ fn main() -> anyhow::Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result
 }
+

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use capstan_apiserver::admission::AdmissionConfig;
 use capstan_apiserver::services::ServiceRange;
-use capstan_apiserver::{ApiServer, Config, Pki, ServingNames};
+use capstan_apiserver::{ApiServer, Config, MetricsSource, Pki, ServingNames};
 use capstan_store::{Compactor, Datastore, Store};
 
 use crate::agent::{AgentArgs, RuntimeKind};
@@ -118,6 +118,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
             unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
         },
+        metrics: MetricsSource(Some(Arc::new(capstan_controllers::metrics::render))),
     };
     let server =
         ApiServer::start(store.clone(), config).await.context("starting the API server")?;

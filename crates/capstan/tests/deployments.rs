@@ -333,7 +333,12 @@ async fn deployment_scales_rolls_out_within_surge_and_unavailability_and_rolls_b
         );
         let describe = kubectl.ok(&["describe", "deployment", "web"]);
         assert!(describe.contains("ScalingReplicaSet"), "{describe}");
+        // One event per scale, worded as upstream's: "Scaled <up|down> replica set X from A to B".
         assert!(describe.contains("Scaled up replica set web-"), "{describe}");
+        assert!(describe.contains(" from 0 to 4"), "{describe}");
+        assert!(describe.contains(" from 4 to 6"), "{describe}");
+        assert!(describe.contains("Scaled down replica set web-"), "{describe}");
+        assert!(describe.contains(" from 6 to 4"), "{describe}");
     })
     .await
     .unwrap();

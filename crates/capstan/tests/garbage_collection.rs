@@ -160,3 +160,54 @@ fn deleting_a_namespace_removes_everything_in_it() {
         assert_eq!(left, "", "{kind} left in a deleted namespace");
     }
 }
+
+#[test]
+fn a_terminating_namespace_reports_what_holds_it_in_its_conditions() {
+    let server = start();
+    let kubectl = server.kubectl();
+    kubectl.ok(&["create", "namespace", "held"]);
+    kubectl.create(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  namespace: held\n  \
+         finalizers: [example.com/keep]\n",
+    );
+    kubectl.ok(&["delete", "namespace", "held", "--wait=false"]);
+    let condition = |kind: &str, field: &str| {
+        kubectl.ok(&[
+            "get",
+            "namespace",
+            "held",
+            "-o",
+            &format!("jsonpath={{.status.conditions[?(@.type==\"{kind}\")].{field}}}"),
+        ])
+    };
+    wait_until("the namespace reports the finalizer holding it", WAIT, || {
+        condition("NamespaceFinalizersRemaining", "reason") == "SomeFinalizersRemain"
+    });
+    assert_eq!(
+        condition("NamespaceFinalizersRemaining", "message"),
+        "Some content in the namespace has finalizers remaining: example.com/keep in 1 resource instances"
+    );
+    assert_eq!(condition("NamespaceContentRemaining", "status"), "True");
+    assert_eq!(
+        condition("NamespaceContentRemaining", "message"),
+        "Some resources are remaining: configmaps has 1 resource instances"
+    );
+    assert_eq!(condition("NamespaceDeletionContentFailure", "reason"), "ContentDeleted");
+    assert_eq!(condition("NamespaceDeletionDiscoveryFailure", "reason"), "ResourcesDiscovered");
+    let phase = kubectl.ok(&["get", "namespace", "held", "-o", "jsonpath={.status.phase}"]);
+    assert_eq!(phase, "Terminating");
+
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "kept",
+        "-n",
+        "held",
+        "--type=merge",
+        "-p",
+        "{\"metadata\":{\"finalizers\":null}}",
+    ]);
+    wait_until("the namespace goes once the finalizer is removed", WAIT, || {
+        !exists(&kubectl, &["namespace", "held"])
+    });
+}

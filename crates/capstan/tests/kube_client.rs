@@ -122,7 +122,8 @@ async fn watcher_lists_then_follows_in_both_modes() {
 
 #[tokio::test]
 async fn watcher_relists_when_its_resource_version_is_gone() {
-    // A watch cache that keeps only ten events per resource: history rolls over quickly.
+    // A watch cache that keeps ten events per resource (fresh history grows to 25 times that):
+    // history rolls over after 250 writes.
     let server = CapstanServer::start(
         Path::new(env!("CARGO_BIN_EXE_capstan")),
         &["--default-watch-cache-size", "10"],
@@ -144,7 +145,7 @@ async fn watcher_relists_when_its_resource_version_is_gone() {
                 Ok(watcher::Event::InitDone) => {
                     lists += 1;
                     if lists == 1 {
-                        for i in 0..50 {
+                        for i in 0..300 {
                             let cm = configmap(&format!("noise-{i}"));
                             api.create(&PostParams::default(), &cm).await.unwrap();
                         }

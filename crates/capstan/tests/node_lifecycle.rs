@@ -262,6 +262,61 @@ fn stopping_an_agent_moves_its_pods_and_restarting_it_untaints_and_clears_its_no
     assert_eq!(running_on(&kubectl, kept), 4);
 }
 
+/// Stops or continues a process (SIGSTOP/SIGCONT): an agent that is alive but unheard.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+#[test]
+fn a_kubelet_heard_again_reports_ready_at_once_and_node_events_are_recorded() {
+    let server = CapstanServer::start(
+        binary(),
+        &["--node-monitor-grace-period", "15s", "--node-monitor-period", "1s"],
+    )
+    .expect("capstan starts");
+    let kubectl = server.kubectl();
+    let agent = agent(&server, "quiet");
+    let ready = |kubectl: &Kubectl| {
+        field(kubectl, &["node", "quiet"], "{.status.conditions[?(@.type==\"Ready\")].status}")
+    };
+    wait_until("the node is ready", WAIT, || ready(&kubectl) == "True");
+
+    // Alive but unheard: its Lease runs out and the controller marks the node Unknown.
+    signal(agent.pid(), "STOP");
+    wait_until("the node is marked unknown", WAIT, || ready(&kubectl) == "Unknown");
+    signal(agent.pid(), "CONT");
+    // Its own last report said Ready: it must still correct what is stored, well before the
+    // five-minute status report.
+    wait_until("the node is ready again and untainted", WAIT, || {
+        ready(&kubectl) == "True"
+            && field(&kubectl, &["node", "quiet"], "{.spec.taints}").is_empty()
+    });
+
+    let reasons = || {
+        field(
+            &kubectl,
+            &["events", "-A", "--field-selector", "involvedObject.name=quiet"],
+            "{.items[*].reason}",
+        )
+    };
+    wait_until("the node's events are recorded", WAIT, || {
+        let reasons = reasons();
+        ["RegisteredNode", "NodeNotReady", "NodeReady"].iter().all(|r| reasons.contains(r))
+    });
+    let describe = kubectl.ok(&["describe", "node", "quiet"]);
+    for line in [
+        "Node quiet event: Registered Node quiet in Controller",
+        "Node quiet status is now: NodeNotReady",
+        "Node quiet status is now: NodeReady",
+    ] {
+        assert!(describe.contains(line), "{line:?} not in:\n{describe}");
+    }
+}
+
 #[test]
 fn budgets_get_status_evictions_honour_them_and_kubectl_drain_works() {
     let server = CapstanServer::start(binary(), &[]).expect("capstan starts");

@@ -79,12 +79,26 @@ where
         self,
         api: Api<K>,
         config: watcher::Config,
+        writer: reflector::store::Writer<K>,
+        index_fn: IndexFn<K>,
+    ) {
+        let events = watcher::watcher(api, config).default_backoff();
+        self.apply(events, writer, index_fn).await;
+    }
+
+    /// Applies watcher events to the store and indexes, then tells subscribers.
+    async fn apply(
+        self,
+        events: impl Stream<Item = Result<Event<K>, watcher::Error>> + Send,
         mut writer: reflector::store::Writer<K>,
         index_fn: IndexFn<K>,
     ) {
-        let mut events = watcher::watcher(api, config).default_backoff().boxed();
+        let mut events = std::pin::pin!(events);
         // Objects known before a relist; what the relist does not mention again was deleted.
         let mut relisting: Option<HashMap<ObjectRef<K>, Arc<K>>> = None;
+        // Changes seen during a relist: the reflector swaps its store in only at InitDone, so
+        // they are told then (a reconcile woken earlier would read the store before the relist).
+        let mut held: Vec<Change<K>> = Vec::new();
         while let Some(event) = events.next().await {
             let event = match event {
                 Ok(event) => event,
@@ -130,8 +144,12 @@ where
                 }
             }
             writer.apply_watcher_event(&event);
+            if relisting.is_some() {
+                held.append(&mut notify);
+                continue;
+            }
             // The store is updated before anyone is told, so a woken reconcile sees the change.
-            for change in notify {
+            for change in held.drain(..).chain(notify) {
                 self.changes.send(change);
             }
         }
@@ -221,4 +239,49 @@ pub fn by_namespace_and_controller<K: kube::Resource>(object: &K) -> Vec<String>
             None => format!("orphan:{namespace}"),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn configmap(data: &str) -> ConfigMap {
+        let mut cm = ConfigMap::default();
+        cm.metadata.name = Some("c".into());
+        cm.metadata.namespace = Some("ns".into());
+        cm.data = Some([("k".to_owned(), data.to_owned())].into());
+        cm
+    }
+
+    fn data(cm: &ConfigMap) -> String {
+        cm.data.as_ref().and_then(|d| d.get("k")).cloned().unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn changes_seen_in_a_relist_are_told_once_the_store_holds_the_relist() {
+        let (store, writer) = reflector::store();
+        let informer = Informer { store, index: Arc::default(), changes: Fanout::default() };
+        let mut told = informer.subscribe().boxed();
+        let (events, feed) = futures::channel::mpsc::unbounded();
+        let fed = tokio::spawn(informer.clone().apply(feed, writer, by_namespace_and_controller));
+        for event in [Event::Init, Event::InitApply(configmap("v1")), Event::InitDone] {
+            events.unbounded_send(Ok(event)).unwrap();
+        }
+        let Some(Change::Added(first)) = told.next().await else { panic!("first list untold") };
+        assert_eq!(data(&first), "v1");
+
+        // A relist (after 410 Gone) brings a newer version.
+        events.unbounded_send(Ok(Event::Init)).unwrap();
+        events.unbounded_send(Ok(Event::InitApply(configmap("v2")))).unwrap();
+        tokio::task::yield_now().await;
+        let pending = tokio::time::timeout(std::time::Duration::from_millis(50), told.next()).await;
+        assert!(pending.is_err(), "a change was told before the relist was in the store");
+        events.unbounded_send(Ok(Event::InitDone)).unwrap();
+        let Some(Change::Updated { old, new }) = told.next().await else { panic!("relist untold") };
+        assert_eq!((data(&old), data(&new)), ("v1".into(), "v2".into()));
+        let cached = informer.store().get(&ObjectRef::new("c").within("ns")).unwrap();
+        assert_eq!(data(&cached), "v2", "the store holds the relist when the change is told");
+        fed.abort();
+    }
 }

@@ -10,6 +10,7 @@ pub mod expectations;
 pub mod fanout;
 pub mod gc;
 pub mod informer;
+pub mod metrics;
 pub mod namespace;
 pub mod nodeipam;
 pub mod nodelifecycle;

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How often a quiet node's health is looked at again (`--node-monitor-period`).
+    pub node_monitor_period: Duration,
     /// A node whose heartbeat is older than this is unreachable (`--node-monitor-grace-period`).
     pub node_monitor_grace_period: Duration,
     /// Nodes tainted for eviction per second in a healthy zone (`--node-eviction-rate`).
@@ -26,6 +28,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            node_monitor_period: Duration::from_secs(5),
             node_monitor_grace_period: Duration::from_secs(50),
             node_eviction_rate: 0.1,
             secondary_node_eviction_rate: 0.01,

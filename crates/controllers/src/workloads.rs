@@ -9,6 +9,7 @@ use kube::runtime::watcher;
 use crate::deployment;
 use crate::events::EventRecorder;
 use crate::informer::{Informer, by_namespace_and_controller};
+use crate::metrics;
 use crate::replicaset::{self, ReplicaKind};
 
 /// Runs the workload controllers, with `pods` shared with the rest of the controller manager.
@@ -28,10 +29,14 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>) {
         watcher::Config::default(),
         by_namespace_and_controller,
     );
-    let (d_events, d_events_feed) = EventRecorder::new(client.clone(), deployment::CONTROLLER);
-    let (rs_events, rs_events_feed) = EventRecorder::new(client.clone(), ReplicaSet::CONTROLLER);
+    // Each controller acts through its own counted client, as upstream gives each its own.
+    let d_client = metrics::counted(client.clone(), deployment::CONTROLLER);
+    let rs_client = metrics::counted(client.clone(), ReplicaSet::CONTROLLER);
+    let rc_client = metrics::counted(client, ReplicationController::CONTROLLER);
+    let (d_events, d_events_feed) = EventRecorder::new(d_client.clone(), deployment::CONTROLLER);
+    let (rs_events, rs_events_feed) = EventRecorder::new(rs_client.clone(), ReplicaSet::CONTROLLER);
     let (rc_events, rc_events_feed) =
-        EventRecorder::new(client.clone(), ReplicationController::CONTROLLER);
+        EventRecorder::new(rc_client.clone(), ReplicationController::CONTROLLER);
     tokio::join!(
         replica_sets_feed,
         controllers_feed,
@@ -39,8 +44,8 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>) {
         rc_events_feed,
         deployments_feed,
         d_events_feed,
-        deployment::run(client.clone(), deployments, replica_sets.clone(), pods.clone(), d_events),
-        replicaset::run(client.clone(), pods.clone(), replica_sets, rs_events),
-        replicaset::run(client.clone(), pods, controllers, rc_events),
+        deployment::run(d_client, deployments, replica_sets.clone(), pods.clone(), d_events),
+        replicaset::run(rs_client, pods.clone(), replica_sets, rs_events),
+        replicaset::run(rc_client, pods, controllers, rc_events),
     );
 }

@@ -1,16 +1,18 @@
 //! Node registration and the two heartbeats: the node's Lease in `kube-node-lease`, renewed
-//! every 10 s, and its status, posted when it changes or at least every 5 minutes (upstream's
-//! nodeLeaseDurationSeconds, renew interval and nodeStatusReportFrequency).
+//! every 10 s, and its status, posted when it changes (or the stored one differs) or at least
+//! every 5 minutes (upstream's nodeLeaseDurationSeconds, renew interval and
+//! nodeStatusReportFrequency).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::api::core::v1::{Node, NodeStatus};
+use k8s_openapi::api::core::v1::{Node, NodeStatus, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -129,6 +131,10 @@ impl Heartbeat {
             // Nodes may carry their status on create (upstream allows it); if the server
             // dropped it, it is posted below.
             Ok(node) if node.status.as_ref().is_some_and(|s| s.conditions.is_some()) => {
+                if let Some(reason) = node_status::ready_transition(&NodeStatus::default(), &status)
+                {
+                    self.record_node_event(reason).await;
+                }
                 self.last_status = Some(status);
                 self.last_report = Instant::now();
                 node
@@ -158,17 +164,21 @@ impl Heartbeat {
         Ok(())
     }
 
+    /// Posts the node's status when it differs from the last report, when its conditions differ
+    /// from the stored ones (the node lifecycle controller sets Ready=Unknown while the kubelet
+    /// is unheard; a returning kubelet must say Ready again at once), or when a report is due,
+    /// as upstream's tryUpdateNodeStatus does against the Node it fetches.
     async fn update_status(&mut self, force: bool) -> Result<(), Error> {
+        let name = self.node.identity.name.clone();
+        let stored = self.nodes().get(&name).await?.status.unwrap_or_default();
         let images = self.node.images.list_images().await?;
-        let status = node_status::status(
-            &self.node.identity,
-            &images,
-            self.last_status.as_ref(),
-            SystemTime::now(),
-        );
+        let status =
+            node_status::status(&self.node.identity, &images, Some(&stored), SystemTime::now());
         let due = self.last_report.elapsed() >= STATUS_REPORT_INTERVAL;
+        let conditions_differ = node_status::conditions_changed(&stored, &status);
         if !force
             && !due
+            && !conditions_differ
             && self.last_status.as_ref().is_some_and(|old| !node_status::changed(old, &status))
         {
             return Ok(());
@@ -176,12 +186,40 @@ impl Heartbeat {
         let patch = json!({ "status": status });
         let node = self
             .nodes()
-            .patch_status(&self.node.identity.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        if let Some(reason) = node_status::ready_transition(&stored, &status) {
+            self.record_node_event(reason).await;
+        }
         self.apply_pod_cidr(&node).await?;
         self.last_status = Some(status);
         self.last_report = Instant::now();
         Ok(())
+    }
+
+    /// An event about the node as upstream's kubelet records it (`NodeReady`, …): regarding
+    /// the Node with its name as uid, from the `kubelet` on this host.
+    async fn record_node_event(&self, reason: &str) {
+        let name = &self.node.identity.name;
+        let reporter = Reporter { controller: "kubelet".into(), instance: Some(name.clone()) };
+        let recorder = Recorder::new(self.client.clone(), reporter);
+        let event = Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some(format!("Node {name} status is now: {reason}")),
+            action: reason.into(),
+            secondary: None,
+        };
+        let regarding = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(name.clone()),
+            uid: Some(name.clone()),
+            ..Default::default()
+        };
+        if let Err(e) = recorder.publish(&event, &regarding).await {
+            tracing::debug!(node = %name, "recording {reason}: {e}");
+        }
     }
 
     async fn renew_lease(&self) -> Result<(), Error> {

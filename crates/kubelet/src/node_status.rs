@@ -244,6 +244,33 @@ pub fn changed(old: &NodeStatus, new: &NodeStatus) -> bool {
     strip(old) != strip(new)
 }
 
+/// Whether the conditions differ in anything but heartbeat times: what someone else (the node
+/// lifecycle controller) may have changed in the stored status.
+pub fn conditions_changed(stored: &NodeStatus, new: &NodeStatus) -> bool {
+    let strip = |status: &NodeStatus| {
+        let mut conditions = status.conditions.clone().unwrap_or_default();
+        for condition in &mut conditions {
+            condition.last_heartbeat_time = None;
+        }
+        conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
+        conditions
+    };
+    strip(stored) != strip(new)
+}
+
+/// `NodeReady` or `NodeNotReady` when posting `new` over `stored` changes the Ready status (or
+/// first reports it), the event upstream's kubelet records then.
+pub fn ready_transition(stored: &NodeStatus, new: &NodeStatus) -> Option<&'static str> {
+    let ready = |status: &NodeStatus| {
+        status.conditions.iter().flatten().find(|c| c.type_ == "Ready").map(|c| c.status.clone())
+    };
+    let now = ready(new)?;
+    if ready(stored).as_ref() == Some(&now) {
+        return None;
+    }
+    Some(if now == "True" { "NodeReady" } else { "NodeNotReady" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +327,32 @@ mod tests {
             size: 1,
         };
         assert!(changed(&first, &status(&identity(), &[image], Some(&first), SystemTime::now())));
+    }
+
+    #[test]
+    fn a_stored_unknown_ready_condition_is_reported_ready_again_with_a_new_transition() {
+        let reported = status(&identity(), &[], None, SystemTime::UNIX_EPOCH);
+        let mut stored = reported.clone();
+        for condition in stored.conditions.iter_mut().flatten() {
+            condition.status = "Unknown".into();
+            condition.reason = Some("NodeStatusUnknown".into());
+        }
+        let next = status(&identity(), &[], Some(&stored), SystemTime::now());
+        assert!(!changed(&reported, &next), "unchanged since the kubelet's own last report");
+        assert!(conditions_changed(&stored, &next), "but the stored conditions differ");
+        assert_eq!(ready_transition(&stored, &next), Some("NodeReady"));
+        let transition = |s: &NodeStatus| {
+            s.conditions.clone().unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap()
+        };
+        assert_ne!(
+            transition(&next).last_transition_time,
+            transition(&reported).last_transition_time
+        );
+        assert!(!conditions_changed(
+            &next,
+            &status(&identity(), &[], Some(&next), SystemTime::now())
+        ));
+        assert_eq!(ready_transition(&next, &next), None);
+        assert_eq!(ready_transition(&NodeStatus::default(), &next), Some("NodeReady"));
     }
 }

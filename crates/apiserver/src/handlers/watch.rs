@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use super::read::{Filter, table};
 use super::{Form, Params, Request};
 use crate::ApiServer;
-use crate::cache::{CacheEvent, CachedObject, EventType};
+use crate::cache::{CacheEvent, CachedObject, EventType, ResourceCache};
 use crate::conversion::served_bytes;
 use crate::status::{ApiError, ApiResult};
 
@@ -123,14 +123,16 @@ pub async fn watch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
                         return;
                     }
                 }
-                stream.follow(subscription.live, Vec::new(), bookmarks, timeout).await;
+                stream.follow(&cache, subscription.live, Vec::new(), bookmarks, timeout).await;
             });
         }
         Start::After(after) => match cache.subscribe_after(after) {
             Some(subscription) => {
                 stream.last = after;
                 tokio::spawn(async move {
-                    stream.follow(subscription.live, subscription.replay, bookmarks, timeout).await;
+                    stream
+                        .follow(&cache, subscription.live, subscription.replay, bookmarks, timeout)
+                        .await;
                 });
             }
             None => {
@@ -244,6 +246,7 @@ impl EventWriter {
 
     async fn follow(
         mut self,
+        cache: &ResourceCache,
         mut live: mpsc::Receiver<Arc<CacheEvent>>,
         replay: Vec<Arc<CacheEvent>>,
         bookmarks: bool,
@@ -266,9 +269,21 @@ impl EventWriter {
                             return;
                         }
                     }
-                    // Too slow or the cache was rebuilt: end the watch; the client re-watches
-                    // from its last resourceVersion (or relists on 410).
-                    None => return,
+                    // Dropped for falling behind the live feed: carry on from the cache's
+                    // history while it still reaches back far enough. When the cache was
+                    // rebuilt it does not: the watch ends, and the client re-watches from its
+                    // last resourceVersion (or relists on 410).
+                    None => {
+                        let Some(subscription) = cache.subscribe_after(self.last) else {
+                            return;
+                        };
+                        live = subscription.live;
+                        for event in subscription.replay {
+                            if !self.deliver(&event).await {
+                                return;
+                            }
+                        }
+                    }
                 },
                 _ = ticks.tick(), if bookmarks => {
                     if !self.bookmark(false).await {

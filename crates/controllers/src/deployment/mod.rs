@@ -287,7 +287,7 @@ impl Rollout<'_> {
                 reference(&self.d),
                 "ScalingReplicaSet",
                 "Scale",
-                format!("Scaled up replica set {name} to {replicas} from 0"),
+                format!("Scaled up replica set {name} from 0 to {replicas}"),
             );
         }
         self.set_deployment_revision(max_old + 1).await?;
@@ -331,7 +331,7 @@ impl Rollout<'_> {
                 reference(&self.d),
                 "ScalingReplicaSet",
                 "Scale",
-                format!("Scaled {direction} replica set {name} to {size} from {old}"),
+                format!("Scaled {direction} replica set {name} from {old} to {size}"),
             );
         }
         Ok(())
@@ -707,10 +707,14 @@ pub async fn run(
         futures::stream::iter(deployments.store().state()).chain(deployment_changes);
     let ctx =
         Arc::new(Context { client, replica_sets, pods, deployments: deployments.clone(), events });
+    let counters = crate::metrics::counters(CONTROLLER);
     Controller::for_shared_stream(deployment_changes, deployments.store())
         .reconcile_on(rs_triggers)
         .reconcile_on(pod_triggers)
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| future::ready(()))
+        .for_each(|_| {
+            counters.reconciled();
+            future::ready(())
+        })
         .await;
 }

@@ -128,7 +128,7 @@ async fn a_new_deployment_creates_its_first_replicaset_at_revision_1() {
     assert_eq!(rs["spec"]["replicas"], 3);
     let event = events.try_recv().unwrap();
     assert_eq!(event.reason, "ScalingReplicaSet");
-    assert_eq!(event.note, format!("Scaled up replica set web-{hash} to 3 from 0"));
+    assert_eq!(event.note, format!("Scaled up replica set web-{hash} from 0 to 3"));
     let revision = api.calls_to("PATCH", "/deployments/web");
     assert_eq!(revision[0].body["metadata"]["annotations"][REVISION], "1");
     let status = &api.calls_to("PATCH", "/deployments/web/status")[0].body["status"];

@@ -6,7 +6,8 @@ pub mod health;
 pub mod taint_eviction;
 pub mod zones;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -19,14 +20,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Error;
 use crate::events::{EventRecorder, reference};
-use crate::informer::Informer;
+use crate::informer::{Change, Informer};
 use crate::settings::Settings;
 use zones::EvictionLimiter;
 
 /// Where kubelets renew their heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
-/// How often a quiet node is looked at again (upstream's `--node-monitor-period`).
-const MONITOR_PERIOD: Duration = Duration::from_secs(5);
 
 pub struct Context {
     pub client: kube::Client,
@@ -36,6 +35,9 @@ pub struct Context {
     pub settings: Settings,
     pub limiter: EvictionLimiter,
     pub events: EventRecorder,
+    /// Uids of the nodes this controller has seen, so each is announced once
+    /// (`RegisteredNode`, as upstream records for every node it starts to track).
+    pub known: Mutex<HashSet<String>>,
 }
 
 fn since(t: Timestamp, now: Timestamp) -> Duration {
@@ -77,8 +79,28 @@ async fn mark_pods_not_ready(ctx: &Context, node: &str, now: Timestamp) -> Resul
     Ok(())
 }
 
+/// Records `RegisteredNode` the first time this controller sees `node`.
+fn announce(ctx: &Context, node: &Node, name: &str) {
+    let uid = node.metadata.uid.clone().unwrap_or_default();
+    if ctx.known.lock().unwrap_or_else(|e| e.into_inner()).insert(uid) {
+        let note = format!("Node {name} event: Registered Node {name} in Controller");
+        ctx.events.normal(reference(node), "RegisteredNode", "Register", note);
+    }
+}
+
+/// Records `RemovingNode` for a node that was deleted, and forgets it.
+fn farewell(ctx: &Context, node: &Node) {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let uid = node.metadata.uid.clone().unwrap_or_default();
+    if ctx.known.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid) {
+        let note = format!("Node {name} event: Removing Node {name} from Controller");
+        ctx.events.normal(reference(node), "RemovingNode", "Remove", note);
+    }
+}
+
 pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = node.metadata.name.clone().unwrap_or_default();
+    announce(&ctx, &node, &name);
     let now = Timestamp::now();
     let grace = ctx.settings.node_monitor_grace_period;
     let lease = ctx.leases.get(&ObjectRef::new(&name).within(LEASE_NAMESPACE));
@@ -136,7 +158,7 @@ pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Err
     // Look again when the heartbeat would go stale (a quiet node: every monitor period), or
     // when the zone may taint again.
     let stale_in = if quiet_for > grace {
-        MONITOR_PERIOD
+        ctx.settings.node_monitor_period
     } else {
         grace - quiet_for + Duration::from_millis(500)
     };
@@ -168,12 +190,22 @@ pub async fn run(
         settings,
         limiter: EvictionLimiter::default(),
         events,
+        known: Mutex::default(),
     });
-    Controller::for_shared_stream(nodes.touched(), nodes.store())
+    let removals = nodes.subscribe().for_each({
+        let ctx = ctx.clone();
+        move |change| {
+            if let Change::Deleted(node) = change {
+                farewell(&ctx, &node);
+            }
+            futures::future::ready(())
+        }
+    });
+    let controller = Controller::for_shared_stream(nodes.touched(), nodes.store())
         .watches_shared_stream(leases.touched(), |lease| {
             lease.metadata.name.clone().map(|n| ObjectRef::<Node>::new(&n))
         })
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+        .for_each(|_| futures::future::ready(()));
+    futures::join!(removals, controller);
 }

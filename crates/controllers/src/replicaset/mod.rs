@@ -349,9 +349,13 @@ pub async fn run<K: ReplicaKind>(
     // Everything cached at start is synced once; changes after subscribing follow.
     let owner_changes = futures::stream::iter(owners.store().state()).chain(owner_changes);
     let ctx = Arc::new(Context { client, pods, owners: owners.clone(), expectations, events });
+    let counters = crate::metrics::counters(K::CONTROLLER);
     Controller::for_shared_stream(owner_changes, owners.store())
         .reconcile_on(pod_triggers)
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| future::ready(()))
+        .for_each(|_| {
+            counters.reconciled();
+            future::ready(())
+        })
         .await;
 }
