@@ -32,6 +32,13 @@ pub struct ControllerFlags {
     /// Finished pods kept before the oldest are deleted (0 keeps all).
     #[arg(long, default_value_t = 12500)]
     pub terminated_pod_gc_threshold: usize,
+    /// ReplicaSets (and ReplicationControllers) synced at once; more is more responsive and
+    /// more CPU and API load.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_replicaset_syncs: u16,
+    /// Deployments synced at once.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_deployment_syncs: u16,
 }
 
 impl ControllerFlags {
@@ -55,6 +62,8 @@ impl ControllerFlags {
             cluster_cidr: self.cluster_cidr.clone(),
             node_cidr_mask_size: self.node_cidr_mask_size,
             terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+            concurrent_replicaset_syncs: self.concurrent_replicaset_syncs,
+            concurrent_deployment_syncs: self.concurrent_deployment_syncs,
         })
     }
 }

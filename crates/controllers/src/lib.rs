@@ -49,9 +49,9 @@ pub async fn run(client: kube::Client, ca_pem: String, settings: Settings) {
     tokio::join!(
         pods_feed,
         services::run(client.clone(), pods.clone()),
-        nodes::run(client.clone(), pods.clone(), settings),
+        nodes::run(client.clone(), pods.clone(), settings.clone()),
         gc::run(client.clone()),
-        workloads::run(client.clone(), pods),
+        workloads::run(client.clone(), pods, &settings),
         namespace::run(client.clone()),
         resourcequota::run(client.clone()),
         serviceaccount::run(client, ca_pem)

@@ -1,4 +1,4 @@
-//! Settings of the node lifecycle, IPAM and pod GC controllers, with upstream's defaults
+//! Settings of the node lifecycle, IPAM, pod GC and workload controllers, with upstream's defaults
 //! (the binary's flags of the same names fill them in).
 
 use std::time::Duration;
@@ -23,6 +23,10 @@ pub struct Settings {
     pub node_cidr_mask_size: u8,
     /// Finished pods kept before the oldest are deleted (`--terminated-pod-gc-threshold`).
     pub terminated_pod_gc_threshold: usize,
+    /// ReplicaSets (and ReplicationControllers) synced at once (`--concurrent-replicaset-syncs`).
+    pub concurrent_replicaset_syncs: u16,
+    /// Deployments synced at once (`--concurrent-deployment-syncs`).
+    pub concurrent_deployment_syncs: u16,
 }
 
 impl Default for Settings {
@@ -37,6 +41,8 @@ impl Default for Settings {
             cluster_cidr: "10.42.0.0/16".into(),
             node_cidr_mask_size: 24,
             terminated_pod_gc_threshold: 12500,
+            concurrent_replicaset_syncs: 5,
+            concurrent_deployment_syncs: 5,
         }
     }
 }

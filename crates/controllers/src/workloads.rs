@@ -11,9 +11,10 @@ use crate::events::EventRecorder;
 use crate::informer::{Informer, by_namespace_and_controller};
 use crate::metrics;
 use crate::replicaset::{self, ReplicaKind};
+use crate::settings::Settings;
 
 /// Runs the workload controllers, with `pods` shared with the rest of the controller manager.
-pub async fn run(client: kube::Client, pods: Informer<Pod>) {
+pub async fn run(client: kube::Client, pods: Informer<Pod>, settings: &Settings) {
     let (replica_sets, replica_sets_feed) = Informer::new(
         Api::<ReplicaSet>::all(client.clone()),
         watcher::Config::default(),
@@ -44,8 +45,27 @@ pub async fn run(client: kube::Client, pods: Informer<Pod>) {
         rc_events_feed,
         deployments_feed,
         d_events_feed,
-        deployment::run(d_client, deployments, replica_sets.clone(), pods.clone(), d_events),
-        replicaset::run(rs_client, pods.clone(), replica_sets, rs_events),
-        replicaset::run(rc_client, pods, controllers, rc_events),
+        deployment::run(
+            d_client,
+            deployments,
+            replica_sets.clone(),
+            pods.clone(),
+            d_events,
+            settings.concurrent_deployment_syncs,
+        ),
+        replicaset::run(
+            rs_client,
+            pods.clone(),
+            replica_sets,
+            rs_events,
+            settings.concurrent_replicaset_syncs
+        ),
+        replicaset::run(
+            rc_client,
+            pods,
+            controllers,
+            rc_events,
+            settings.concurrent_replicaset_syncs
+        ),
     );
 }

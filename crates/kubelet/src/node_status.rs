@@ -337,8 +337,9 @@ mod tests {
             condition.status = "Unknown".into();
             condition.reason = Some("NodeStatusUnknown".into());
         }
+        let from_own_report = status(&identity(), &[], Some(&reported), SystemTime::now());
+        assert!(!changed(&reported, &from_own_report), "nothing new since its own last report");
         let next = status(&identity(), &[], Some(&stored), SystemTime::now());
-        assert!(!changed(&reported, &next), "unchanged since the kubelet's own last report");
         assert!(conditions_changed(&stored, &next), "but the stored conditions differ");
         assert_eq!(ready_transition(&stored, &next), Some("NodeReady"));
         let transition = |s: &NodeStatus| {

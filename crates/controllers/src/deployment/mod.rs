@@ -20,7 +20,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{Selector, SelectorExt};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
@@ -664,6 +664,7 @@ pub async fn run(
     replica_sets: Informer<ReplicaSet>,
     pods: Informer<Pod>,
     events: EventRecorder,
+    concurrency: u16,
 ) {
     deployments.wait_until_ready().await;
     replica_sets.wait_until_ready().await;
@@ -709,6 +710,7 @@ pub async fn run(
         Arc::new(Context { client, replica_sets, pods, deployments: deployments.clone(), events });
     let counters = crate::metrics::counters(CONTROLLER);
     Controller::for_shared_stream(deployment_changes, deployments.store())
+        .with_config(controller::Config::default().concurrency(concurrency))
         .reconcile_on(rs_triggers)
         .reconcile_on(pod_triggers)
         .run(reconcile, error_policy, ctx)

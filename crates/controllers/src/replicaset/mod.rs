@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::SelectorExt;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 
 pub use kinds::ReplicaKind;
@@ -327,6 +327,7 @@ pub async fn run<K: ReplicaKind>(
     pods: Informer<Pod>,
     owners: Informer<K>,
     events: EventRecorder,
+    concurrency: u16,
 ) {
     pods.wait_until_ready().await;
     owners.wait_until_ready().await;
@@ -350,7 +351,10 @@ pub async fn run<K: ReplicaKind>(
     let owner_changes = futures::stream::iter(owners.store().state()).chain(owner_changes);
     let ctx = Arc::new(Context { client, pods, owners: owners.clone(), expectations, events });
     let counters = crate::metrics::counters(K::CONTROLLER);
+    // Few syncs at once (upstream's 5 workers): triggers for an object that waits are merged,
+    // so a burst of pod changes costs one status write, not one each.
     Controller::for_shared_stream(owner_changes, owners.store())
+        .with_config(controller::Config::default().concurrency(concurrency))
         .reconcile_on(pod_triggers)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| {
