@@ -9,6 +9,11 @@ mod snapshot;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the API server's many short-lived JSON allocations across worker threads cost
+/// less CPU and leave less fragmented memory behind than with glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "capstan", version, about = "A Kubernetes-compatible cluster in one binary")]
 struct Cli {
