@@ -6,8 +6,9 @@ pub mod health;
 pub mod taint_eviction;
 pub mod zones;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -28,6 +29,12 @@ pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 /// How often a quiet node is looked at again (upstream's `--node-monitor-period`).
 const MONITOR_PERIOD: Duration = Duration::from_secs(5);
 
+/// How long computed zone states are reused: every node's reconcile needs them, and counting
+/// them walks every node.
+const ZONE_STATES_TTL: Duration = Duration::from_secs(1);
+
+type ZoneStates = HashMap<String, (zones::ZoneState, usize)>;
+
 pub struct Context {
     pub client: kube::Client,
     pub nodes: Store<Node>,
@@ -36,6 +43,23 @@ pub struct Context {
     pub settings: Settings,
     pub limiter: EvictionLimiter,
     pub events: EventRecorder,
+    /// The zone states last counted, and when.
+    pub zone_states: Mutex<Option<(Instant, Arc<ZoneStates>)>>,
+}
+
+impl Context {
+    /// Every zone's state, counted at most once per [`ZONE_STATES_TTL`].
+    fn zone_states(&self) -> Arc<ZoneStates> {
+        let mut cached = self.zone_states.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, states)) = cached.as_ref()
+            && at.elapsed() < ZONE_STATES_TTL
+        {
+            return states.clone();
+        }
+        let states = Arc::new(zones::zone_states(&self.nodes.state(), &self.settings));
+        *cached = Some((Instant::now(), states.clone()));
+        states
+    }
 }
 
 fn since(t: Timestamp, now: Timestamp) -> Duration {
@@ -44,7 +68,7 @@ fn since(t: Timestamp, now: Timestamp) -> Duration {
 
 /// Marks the pods on a node that went quiet not ready, as their kubelet can no longer say.
 async fn mark_pods_not_ready(ctx: &Context, node: &str, now: Timestamp) -> Result<(), Error> {
-    for pod in ctx.pods.store().state() {
+    for pod in ctx.pods.indexed(&crate::informer::node_index_key(node)) {
         if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
             continue;
         }
@@ -105,8 +129,7 @@ pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Err
 
     let ready = health::ready(&node);
     let key = health::taint_key(ready);
-    let nodes = ctx.nodes.state();
-    let states = zones::zone_states(&nodes, &ctx.settings);
+    let states = ctx.zone_states();
     let zone = zones::zone_of(&node);
     let mut retry = None;
     let no_execute = match (key, zones::eviction_rate(&zone, &states, &ctx.settings)) {
@@ -168,6 +191,7 @@ pub async fn run(
         settings,
         limiter: EvictionLimiter::default(),
         events,
+        zone_states: Mutex::new(None),
     });
     Controller::for_shared_stream(nodes.touched(), nodes.store())
         .watches_shared_stream(leases.touched(), |lease| {
