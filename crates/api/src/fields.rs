@@ -166,6 +166,24 @@ pub fn field_value(resource: &Resource, object: &Value, field: &str) -> Option<S
     })
 }
 
+/// The values of the object's selectable fields that are not "" (name and namespace aside),
+/// computed once so watches and lists can filter without parsing the object again.
+pub fn non_empty_field_values(resource: &Resource, object: &Value) -> Vec<(&'static str, String)> {
+    selectable_fields(resource)
+        .iter()
+        .filter(|f| f.label != NAME.label && f.label != NAMESPACE.label)
+        .filter_map(|f| {
+            let value = field_value(resource, object, f.label)?;
+            (!value.is_empty()).then_some((f.label, value))
+        })
+        .collect()
+}
+
+/// Whether `?fieldSelector=` may use `field` on this resource.
+pub fn is_selectable(resource: &Resource, field: &str) -> bool {
+    selectable_fields(resource).iter().any(|f| f.label == field)
+}
+
 /// The first pod IP; objects written before `podIPs` existed only carry `podIP`.
 fn pod_ip(pod: &Value) -> String {
     match list_at(pod, &["status", "podIPs"]).first() {

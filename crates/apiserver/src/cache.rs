@@ -37,6 +37,10 @@ pub struct CachedObject {
     pub bytes: Bytes,
     pub revision: Revision,
     pub labels: Map<String, Value>,
+    /// The resource `fields` were computed for (the one stored under this key's plural).
+    pub fields_of: Option<&'static capstan_api::Resource>,
+    /// Its selectable fields' values, "" ones left out.
+    pub fields: Box<[(&'static str, Box<str>)]>,
 }
 
 impl CachedObject {
@@ -48,6 +52,15 @@ impl CachedObject {
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
         let labels = metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+        let fields_of = storage_plural(&kv.key).and_then(|plural| {
+            capstan_api::RESOURCES.iter().find(|r| r.storage_plural.is_none() && r.plural == plural)
+        });
+        let fields = fields_of
+            .map(|resource| capstan_api::fields::non_empty_field_values(resource, &object))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(label, value)| (label, value.into_boxed_str()))
+            .collect();
         // Sized for the stored value plus the resourceVersion, so no doubled buffer is kept.
         let mut buffer = Vec::with_capacity(kv.value.len() + 40);
         serde_json::to_writer(&mut buffer, &object).ok()?;
@@ -60,7 +73,19 @@ impl CachedObject {
             bytes,
             revision: kv.mod_revision,
             labels,
+            fields_of,
+            fields,
         })
+    }
+
+    /// A selectable field's value when it was computed at decoding, without parsing again.
+    pub fn field(&self, resource: &'static capstan_api::Resource, field: &str) -> Option<String> {
+        let computed = self.fields_of.is_some_and(|r| std::ptr::eq(r, resource));
+        if !computed || !capstan_api::fields::is_selectable(resource, field) {
+            return None;
+        }
+        let value = self.fields.iter().find(|(label, _)| *label == field);
+        Some(value.map(|(_, v)| v.to_string()).unwrap_or_default())
     }
 
     pub fn value(&self) -> Value {

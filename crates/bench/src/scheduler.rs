@@ -1,5 +1,5 @@
 //! `capstan bench scheduler`: a real `capstan server` child with N Node objects created
-//! through the API (no agent needed), then pods created by concurrent clients; measures each
+//! through the API (no agent needed; kept from timing out), then pods created by concurrent clients; measures each
 //! pod's creation → bound latency (watching pods), the throughput, and the server's memory.
 
 use std::sync::Arc;
@@ -44,7 +44,12 @@ pub struct SchedulerBench {
 pub async fn run(args: SchedulerBench) -> anyhow::Result<()> {
     anyhow::ensure!(args.nodes > 0 && args.pods > 0 && args.clients > 0, "need positive counts");
     let binary = std::env::current_exe().context("finding the capstan binary")?;
-    let server = tokio::task::spawn_blocking(move || CapstanServer::start(&binary, &[])).await??;
+    // The Node objects have no kubelet behind them, so nothing renews their heartbeats: a
+    // long grace period keeps the node lifecycle controller from tainting them mid-run
+    // (upstream's scheduler_perf runs with no node lifecycle controller at all).
+    let flags = ["--node-monitor-grace-period", "24h"];
+    let server =
+        tokio::task::spawn_blocking(move || CapstanServer::start(&binary, &flags)).await??;
     bench(&server, &args).await.with_context(|| format!("server log:\n{}", server.log_tail()))
 }
 

@@ -64,4 +64,3 @@ fn main() -> anyhow::Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result
 }
-

@@ -82,7 +82,10 @@ where
         writer: reflector::store::Writer<K>,
         index_fn: IndexFn<K>,
     ) {
-        let events = watcher::watcher(api, config).default_backoff();
+        // No controller reads managedFields; they are often most of an object's size.
+        let events = watcher::watcher(api, config)
+            .modify(|object: &mut K| object.meta_mut().managed_fields = None)
+            .default_backoff();
         self.apply(events, writer, index_fn).await;
     }
 
@@ -120,15 +123,15 @@ where
                 }
                 Event::InitApply(obj) | Event::Apply(obj) => {
                     let key = ObjectRef::from_obj(obj);
-                    let new = Arc::new(obj.clone());
                     let old = match relisting.as_mut() {
                         Some(known) if matches!(event, Event::InitApply(_)) => known.remove(&key),
                         _ => self.store.get(&key),
                     };
                     self.reindex(old.as_deref(), Some(obj), &key, index_fn);
+                    // The new version is taken from the store below, so it is kept once.
                     notify.push(match old {
-                        Some(old) => Change::Updated { old, new },
-                        None => Change::Added(new),
+                        Some(old) => Change::Updated { old, new: Arc::new(obj.clone()) },
+                        None => Change::Added(Arc::new(obj.clone())),
                     });
                 }
                 Event::Delete(obj) => {
@@ -150,8 +153,24 @@ where
             }
             // The store is updated before anyone is told, so a woken reconcile sees the change.
             for change in held.drain(..).chain(notify) {
+                let change = match change {
+                    Change::Added(new) => Change::Added(self.stored(new)),
+                    Change::Updated { old, new } => Change::Updated { old, new: self.stored(new) },
+                    other => other,
+                };
                 self.changes.send(change);
             }
+        }
+    }
+
+    /// The store's own copy of this version of `object` (shared, not a second allocation), if
+    /// the store holds it (during a relist it still holds the previous version).
+    fn stored(&self, object: Arc<K>) -> Arc<K> {
+        match self.store.get(&ObjectRef::from_obj(&*object)) {
+            Some(stored) if stored.meta().resource_version == object.meta().resource_version => {
+                stored
+            }
+            _ => object,
         }
     }
 
@@ -239,6 +258,20 @@ pub fn by_namespace_and_controller<K: kube::Resource>(object: &K) -> Vec<String>
             None => format!("orphan:{namespace}"),
         },
     ]
+}
+
+/// Pods by namespace and controller, and by the node they are bound to.
+pub fn pods_by_namespace_controller_and_node(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
+    let mut keys = by_namespace_and_controller(pod);
+    if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+        keys.push(node_index_key(node));
+    }
+    keys
+}
+
+/// The index key of the pods bound to `node`.
+pub fn node_index_key(node: &str) -> String {
+    format!("node:{node}")
 }
 
 #[cfg(test)]

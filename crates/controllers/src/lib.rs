@@ -44,7 +44,7 @@ pub async fn run(client: kube::Client, ca_pem: String, settings: Settings) {
     let (pods, pods_feed) = informer::Informer::new(
         kube::Api::all(client.clone()),
         kube::runtime::watcher::Config::default(),
-        informer::by_namespace_and_controller,
+        informer::pods_by_namespace_controller_and_node,
     );
     tokio::join!(
         pods_feed,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Node;
 
-use crate::framework::types::PodKey;
+use crate::framework::types::{PdbInfo, PodKey};
 use crate::framework::{PodInfo, Snapshot};
 
 struct CachedPod {
@@ -40,6 +40,19 @@ impl Cache {
         changed
     }
 
+    /// Adds or replaces a PodDisruptionBudget (preemption weighs them).
+    pub fn set_pdb(&mut self, key: String, pdb: PdbInfo) {
+        self.snapshot.set_pdb(key, pdb);
+    }
+
+    pub fn remove_pdb(&mut self, key: &str) {
+        self.snapshot.remove_pdb(key);
+    }
+
+    pub fn pdb_keys(&self) -> Vec<String> {
+        self.snapshot.pdb_keys()
+    }
+
     pub fn remove_node(&mut self, name: &str) {
         self.snapshot.remove_node(name);
     }
@@ -56,15 +69,15 @@ impl Cache {
             self.remove_from_node(&pod.key, &old);
         }
         self.clear_nomination(&pod.key);
-        self.snapshot.entry(node).add_pod(pod.clone());
         self.pods.insert(pod.key.clone(), CachedPod { node: node.to_owned(), assumed: false });
+        self.snapshot.add_pod(node, pod);
     }
 
     /// Counts `pod` on `node` before the binding is written.
     pub fn assume(&mut self, pod: Arc<PodInfo>, node: &str) {
         self.clear_nomination(&pod.key);
-        self.snapshot.entry(node).add_pod(pod.clone());
         self.pods.insert(pod.key.clone(), CachedPod { node: node.to_owned(), assumed: true });
+        self.snapshot.add_pod(node, pod);
     }
 
     /// Drops an assumption whose binding failed (a confirmed pod stays).
@@ -90,9 +103,7 @@ impl Cache {
     }
 
     fn remove_from_node(&mut self, key: &str, node: &str) {
-        if let Some(info) = self.snapshot.get_mut(node) {
-            info.remove_pod(key);
-        }
+        self.snapshot.remove_pod(node, key);
         self.snapshot.remove_if_empty_placeholder(node);
     }
 

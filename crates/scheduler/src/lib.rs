@@ -70,7 +70,8 @@ pub async fn run(client: kube::Client, config: Config) {
     }
     tokio::join!(
         watch::nodes(client.clone(), inputs.clone()),
-        watch::pods(client, config.scheduler_name.clone(), inputs),
+        watch::pods(client.clone(), config.scheduler_name.clone(), inputs.clone()),
+        watch::pdbs(client, inputs),
     );
 }
 

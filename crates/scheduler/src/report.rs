@@ -10,14 +10,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter as EventSource};
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::framework::PodInfo;
 
-/// Scheduled events in flight at most; beyond that they are dropped, as upstream's event
+/// Scheduled events waiting at most; beyond that they are dropped, as upstream's event
 /// broadcaster drops events when its queue is full.
 const MAX_PENDING_EVENTS: usize = 1000;
-/// Failure reports handled at once.
+/// Reports handled at once (each is an API request; kube's client opens a connection per
+/// concurrent request).
 const CONCURRENCY: usize = 16;
 
 enum Report {
@@ -27,10 +28,8 @@ enum Report {
 
 #[derive(Clone)]
 pub struct Reporter {
-    client: kube::Client,
-    source: EventSource,
     reports: mpsc::UnboundedSender<Report>,
-    pending_events: Arc<Semaphore>,
+    scheduled: mpsc::Sender<(Arc<PodInfo>, String)>,
 }
 
 fn reference(pod: &PodInfo) -> ObjectReference {
@@ -45,9 +44,10 @@ fn reference(pod: &PodInfo) -> ObjectReference {
 }
 
 impl Reporter {
-    /// Starts the task that carries out reports; it ends when every clone is dropped.
+    /// Starts the tasks that carry out reports; they end when every clone is dropped.
     pub fn new(client: kube::Client, scheduler_name: &str) -> Self {
         let (reports, mut received) = mpsc::unbounded_channel();
+        let (scheduled, mut scheduled_received) = mpsc::channel(MAX_PENDING_EVENTS);
         let source = EventSource {
             controller: scheduler_name.to_owned(),
             instance: Some(crate::identity()),
@@ -63,12 +63,15 @@ impl Reporter {
                 })
                 .await;
         });
-        Self {
-            client,
-            source,
-            reports,
-            pending_events: Arc::new(Semaphore::new(MAX_PENDING_EVENTS)),
-        }
+        tokio::spawn(async move {
+            let stream = futures::stream::poll_fn(move |cx| scheduled_received.poll_recv(cx));
+            stream
+                .for_each_concurrent(CONCURRENCY, |(pod, node)| {
+                    publish_scheduled(&client, &source, pod, node)
+                })
+                .await;
+        });
+        Self { reports, scheduled }
     }
 
     pub fn failed(&self, pod: Arc<PodInfo>, message: String) {
@@ -79,24 +82,32 @@ impl Reporter {
         let _ = self.reports.send(Report::Preempted { pod, node, victims });
     }
 
-    /// Publishes the `Scheduled` event, unless too many are already in flight.
-    pub async fn scheduled(&self, pod: &PodInfo, node: &str) {
-        let Ok(_permit) = self.pending_events.clone().try_acquire_owned() else {
-            tracing::debug!(pod = pod.key, "dropping a Scheduled event: too many in flight");
-            return;
-        };
-        // A fresh recorder: each pod is scheduled once, so there is no series to keep.
-        let recorder = Recorder::new(self.client.clone(), self.source.clone());
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "Scheduled".into(),
-            note: Some(format!("Successfully assigned {}/{} to {node}", pod.namespace, pod.name)),
-            action: "Binding".into(),
-            secondary: None,
-        };
-        if let Err(error) = recorder.publish(&event, &reference(pod)).await {
-            tracing::debug!(pod = pod.key, "publishing a Scheduled event: {error}");
+    /// Queues the `Scheduled` event, unless too many are already waiting.
+    pub fn scheduled(&self, pod: Arc<PodInfo>, node: String) {
+        if let Err(mpsc::error::TrySendError::Full((pod, _))) = self.scheduled.try_send((pod, node))
+        {
+            tracing::debug!(pod = pod.key, "dropping a Scheduled event: too many waiting");
         }
+    }
+}
+
+async fn publish_scheduled(
+    client: &kube::Client,
+    source: &EventSource,
+    pod: Arc<PodInfo>,
+    node: String,
+) {
+    // A fresh recorder: each pod is scheduled once, so there is no series to keep.
+    let recorder = Recorder::new(client.clone(), source.clone());
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Scheduled".into(),
+        note: Some(format!("Successfully assigned {}/{} to {node}", pod.namespace, pod.name)),
+        action: "Binding".into(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &reference(&pod)).await {
+        tracing::debug!(pod = pod.key, "publishing a Scheduled event: {error}");
     }
 }
 

@@ -17,6 +17,9 @@ use crate::watch::{Input, PodUpdate};
 
 /// The longest the thread sleeps without looking at the stop flag and the queue's timers.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// Bindings in flight at most. kube's client speaks HTTP/1.1, one request per connection, so
+/// unbounded bursts would open (and TLS-handshake) a connection per pod.
+const MAX_BINDINGS_IN_FLIGHT: usize = 32;
 
 pub struct Scheduler {
     framework: Arc<Framework>,
@@ -30,6 +33,7 @@ pub struct Scheduler {
     next_start: usize,
     /// Tie-breaking between equally scored nodes.
     random: u64,
+    bindings_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Scheduler {
@@ -48,6 +52,7 @@ impl Scheduler {
             inputs,
             next_start: 0,
             random: 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()),
+            bindings_in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_BINDINGS_IN_FLIGHT)),
         }
     }
 
@@ -112,6 +117,15 @@ impl Scheduler {
                 for key in self.cache.pod_keys() {
                     if !keys.contains(&key) {
                         self.delete_pod(&key, now);
+                    }
+                }
+            }
+            Input::PdbApplied(key, pdb) => self.cache.set_pdb(key, pdb),
+            Input::PdbDeleted(key) => self.cache.remove_pdb(&key),
+            Input::PdbsListed(keys) => {
+                for key in self.cache.pdb_keys() {
+                    if !keys.contains(&key) {
+                        self.cache.remove_pdb(&key);
                     }
                 }
             }
@@ -241,13 +255,17 @@ impl Scheduler {
         let binding = binder.as_bind().map(|b| b.bind(&pod, &node));
         let reporter = self.reporter.clone();
         let inputs = self.inputs.clone();
+        let in_flight = self.bindings_in_flight.clone();
         self.runtime.spawn(async move {
+            // Never closed, so a permit always comes.
+            let permit = in_flight.acquire_owned().await;
             let status = match binding {
                 Some(binding) => binding.await,
                 None => Status::error("no binder"),
             };
+            drop(permit);
             if status.is_success() {
-                reporter.scheduled(&pod, &node).await;
+                reporter.scheduled(pod, node);
                 return;
             }
             let message = status.message();

@@ -7,11 +7,12 @@ use std::sync::mpsc::Sender;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
 
 use crate::framework::PodInfo;
-use crate::framework::types::PodKey;
+use crate::framework::types::{PdbInfo, PodKey};
 
 /// What the scheduling thread learns from the watches and from its own bindings.
 pub enum Input {
@@ -23,6 +24,10 @@ pub enum Input {
     PodDeleted(PodKey),
     /// A relist finished: pods not named here are gone.
     PodsListed(HashSet<PodKey>),
+    PdbApplied(String, PdbInfo),
+    PdbDeleted(String),
+    /// A relist finished: PodDisruptionBudgets not named here are gone.
+    PdbsListed(HashSet<String>),
     /// A binding failed; `retry` unless the pod is gone or already bound.
     BindFailed {
         pod: Arc<PodInfo>,
@@ -111,6 +116,43 @@ pub async fn pods(client: kube::Client, scheduler_name: String, inputs: Sender<I
             Ok(Event::InitDone) => Input::PodsListed(listed.take().unwrap_or_default()),
             Err(error) => {
                 tracing::warn!("scheduler: watching pods: {error}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if inputs.send(input).is_err() {
+            return;
+        }
+    }
+}
+
+/// Watches PodDisruptionBudgets, which preemption weighs when it picks victims.
+pub async fn pdbs(client: kube::Client, inputs: Sender<Input>) {
+    let api: Api<PodDisruptionBudget> = Api::all(client);
+    let key = |pdb: &PodDisruptionBudget| {
+        format!(
+            "{}/{}",
+            pdb.metadata.namespace.as_deref().unwrap_or_default(),
+            pdb.metadata.name.as_deref().unwrap_or_default()
+        )
+    };
+    let mut listed: Option<HashSet<String>> = None;
+    let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
+    while let Some(event) = events.next().await {
+        let input = match event {
+            Ok(Event::Apply(pdb)) => Input::PdbApplied(key(&pdb), PdbInfo::new(&pdb)),
+            Ok(Event::InitApply(pdb)) => {
+                listed.get_or_insert_default().insert(key(&pdb));
+                Input::PdbApplied(key(&pdb), PdbInfo::new(&pdb))
+            }
+            Ok(Event::Delete(pdb)) => Input::PdbDeleted(key(&pdb)),
+            Ok(Event::Init) => {
+                listed = Some(HashSet::new());
+                continue;
+            }
+            Ok(Event::InitDone) => Input::PdbsListed(listed.take().unwrap_or_default()),
+            Err(error) => {
+                tracing::warn!("scheduler: watching PodDisruptionBudgets: {error}");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 continue;
             }

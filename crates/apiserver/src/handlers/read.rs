@@ -65,10 +65,10 @@ impl Filter {
         fields.matches(|field| match field {
             "metadata.name" => Some(object.name.clone()),
             "metadata.namespace" => Some(object.namespace.clone().unwrap_or_default()),
-            other => {
+            other => object.field(resource, other).or_else(|| {
                 let value = parsed.get_or_insert_with(|| object.value());
                 capstan_api::fields::field_value(resource, value, other)
-            }
+            }),
         })
     }
 }

@@ -37,12 +37,23 @@ async fn modify(
     let name = t.name.clone().unwrap_or_default();
     let key = resource.key(t.namespace.as_deref(), &name);
     let store_error = |e| from_store(e, resource.group, resource.plural, &name);
+    let mut from_cache = true;
     loop {
-        let current = current_for_update(server, request, precondition).await?;
+        let current = current_for_update(server, request, precondition, from_cache).await?;
+        // A refusal or a no-op seen on the cached copy is confirmed against the store.
+        let cached = std::mem::replace(&mut from_cache, false);
         let old = decode(&current)?;
         let mut new = old.clone();
-        change(&mut new)?;
+        if let Err(error) = change(&mut new) {
+            if cached {
+                continue;
+            }
+            return Err(error);
+        }
         if new == old {
+            if cached {
+                continue;
+            }
             return Ok(new);
         }
         objects::record_managed_fields(

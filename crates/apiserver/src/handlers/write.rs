@@ -327,14 +327,30 @@ impl Patch {
 
 /// The stored object a request targets, checked against the client's resourceVersion
 /// precondition (a mismatch is 409, a missing object 404).
+/// The object an update starts from: from the store, or `from_cache` from the watch cache
+/// when there (as upstream's GuaranteedUpdate starts). The write is compare-and-swap on its
+/// revision, so a stale copy costs only a retry from the store.
 pub(super) async fn current_for_update(
     server: &Arc<ApiServer>,
     request: &Request,
     precondition: Option<i64>,
+    from_cache: bool,
 ) -> ApiResult<KeyValue> {
     let t = &request.target;
     let (resource, name) = (t.resource, t.name.as_deref().unwrap_or_default());
     let key = resource.key(t.namespace.as_deref(), name);
+    if from_cache
+        && let Ok(cache) = server.cache_for(resource)
+        && let Some(cached) = cache.get(&key)
+        && precondition.is_none_or(|rv| rv == cached.revision)
+    {
+        return Ok(KeyValue {
+            key,
+            value: cached.bytes.clone(),
+            create_revision: 0,
+            mod_revision: cached.revision,
+        });
+    }
     let current = server
         .store
         .get(&key)
@@ -418,7 +434,7 @@ async fn update_with_retries(
     let store_error = |e| from_store(e, resource.group, resource.plural, &name);
     // Optimistic concurrency: retry on a lost race only when the client gave no resourceVersion.
     loop {
-        let current = current_for_update(server, request, precondition).await?;
+        let current = current_for_update(server, request, precondition, false).await?;
         let old = decode(&current)?;
         let mut body = body_for(&from_storage(resource, old.clone()))?;
         objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;

@@ -152,7 +152,10 @@ pub type Metadata = PartialObjectMeta<DynamicObject>;
 /// Watches the metadata of every object of one kind, cluster-wide.
 pub fn watch(client: &kube::Client, resource: &ApiResource) -> Informer<Metadata> {
     let api: Api<Metadata> = Api::all_with(client.clone(), resource);
-    Informer::start(watcher::watcher(api, watcher::Config::default()).boxed(), resource.clone())
+    // The collector reads owners and finalizers, never managedFields (often most of the size).
+    let events = watcher::watcher(api, watcher::Config::default())
+        .modify(|object: &mut Metadata| object.metadata.managed_fields = None);
+    Informer::start(events.boxed(), resource.clone())
 }
 
 /// kube's description of a served resource.

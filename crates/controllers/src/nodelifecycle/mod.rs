@@ -6,9 +6,9 @@ pub mod health;
 pub mod taint_eviction;
 pub mod zones;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -27,6 +27,12 @@ use zones::EvictionLimiter;
 /// Where kubelets renew their heartbeat Leases.
 pub const LEASE_NAMESPACE: &str = "kube-node-lease";
 
+/// How long computed zone states are reused: every node's reconcile needs them, and counting
+/// them walks every node.
+const ZONE_STATES_TTL: Duration = Duration::from_secs(1);
+
+type ZoneStates = HashMap<String, (zones::ZoneState, usize)>;
+
 pub struct Context {
     pub client: kube::Client,
     pub nodes: Store<Node>,
@@ -38,6 +44,23 @@ pub struct Context {
     /// Uids of the nodes this controller has seen, so each is announced once
     /// (`RegisteredNode`, as upstream records for every node it starts to track).
     pub known: Mutex<HashSet<String>>,
+    /// The zone states last counted, and when.
+    pub zone_states: Mutex<Option<(Instant, Arc<ZoneStates>)>>,
+}
+
+impl Context {
+    /// Every zone's state, counted at most once per [`ZONE_STATES_TTL`].
+    fn zone_states(&self) -> Arc<ZoneStates> {
+        let mut cached = self.zone_states.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, states)) = cached.as_ref()
+            && at.elapsed() < ZONE_STATES_TTL
+        {
+            return states.clone();
+        }
+        let states = Arc::new(zones::zone_states(&self.nodes.state(), &self.settings));
+        *cached = Some((Instant::now(), states.clone()));
+        states
+    }
 }
 
 fn since(t: Timestamp, now: Timestamp) -> Duration {
@@ -46,7 +69,7 @@ fn since(t: Timestamp, now: Timestamp) -> Duration {
 
 /// Marks the pods on a node that went quiet not ready, as their kubelet can no longer say.
 async fn mark_pods_not_ready(ctx: &Context, node: &str, now: Timestamp) -> Result<(), Error> {
-    for pod in ctx.pods.store().state() {
+    for pod in ctx.pods.indexed(&crate::informer::node_index_key(node)) {
         if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
             continue;
         }
@@ -127,8 +150,7 @@ pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Err
 
     let ready = health::ready(&node);
     let key = health::taint_key(ready);
-    let nodes = ctx.nodes.state();
-    let states = zones::zone_states(&nodes, &ctx.settings);
+    let states = ctx.zone_states();
     let zone = zones::zone_of(&node);
     let mut retry = None;
     let no_execute = match (key, zones::eviction_rate(&zone, &states, &ctx.settings)) {
@@ -191,6 +213,7 @@ pub async fn run(
         limiter: EvictionLimiter::default(),
         events,
         known: Mutex::default(),
+        zone_states: Mutex::new(None),
     });
     let removals = nodes.subscribe().for_each({
         let ctx = ctx.clone();

@@ -19,8 +19,8 @@ pub enum ZoneState {
 
 /// A node's zone: region and zone labels together.
 pub fn zone_of(node: &Node) -> String {
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    let get = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    let labels = node.metadata.labels.as_ref();
+    let get = |k: &str| labels.and_then(|l| l.get(k)).map_or("", String::as_str);
     format!("{}:\0:{}", get("topology.kubernetes.io/region"), get("topology.kubernetes.io/zone"))
 }
 

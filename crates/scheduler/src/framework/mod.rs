@@ -9,7 +9,7 @@ mod status;
 pub mod types;
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,10 +26,11 @@ pub const MAX_NODE_SCORE: i64 = 100;
 #[derive(Default)]
 pub struct CycleState {
     data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
-    /// Plugins whose PreFilter returned Skip: their Filter is not called this cycle.
-    pub skip_filter: HashSet<&'static str>,
+    /// Plugins whose PreFilter returned Skip: their Filter is not called this cycle. (A few
+    /// names, looked up for every node: a short list beats hashing.)
+    pub skip_filter: Vec<&'static str>,
     /// Plugins whose PreScore returned Skip: their Score is not called this cycle.
-    pub skip_score: HashSet<&'static str>,
+    pub skip_score: Vec<&'static str>,
 }
 
 impl CycleState {

@@ -14,8 +14,11 @@ use super::{
 const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
 /// The adaptive percentage never goes below this (minFeasibleNodesPercentageToFind).
 const MIN_FEASIBLE_NODES_PERCENTAGE: usize = 5;
-/// Nodes one worker takes at a time; a second worker only pays off beyond a few chunks.
+/// Nodes one worker takes at a time.
 const CHUNK: usize = 64;
+/// Below this many wanted nodes one thread searches: a filter pass is cheap, and starting
+/// workers each cycle would cost more than it saves.
+const PARALLEL_MIN_WANTED: usize = 1024;
 
 /// How many feasible nodes to look for before scoring: all of a small cluster; of a large one
 /// `percentage`% or, unset, 50% minus 1% per 125 nodes (at least 5%), and never below 100.
@@ -80,7 +83,7 @@ impl Framework {
             match status.code() {
                 super::Code::Success => {}
                 super::Code::Skip => {
-                    state.skip_filter.insert(plugin.name());
+                    state.skip_filter.push(plugin.name());
                 }
                 _ => return status.from_plugin(plugin.name()),
             }
@@ -94,7 +97,7 @@ impl Framework {
             return Status::unresolvable("node(s) were not found").from_plugin("");
         }
         for plugin in &self.plugins {
-            if state.skip_filter.contains(plugin.name()) {
+            if state.skip_filter.contains(&plugin.name()) {
                 continue;
             }
             if let Some(filter) = plugin.as_filter() {
@@ -116,6 +119,9 @@ impl Framework {
         node: &NodeInfo,
         nominated: &HashMap<String, Vec<Arc<PodInfo>>>,
     ) -> Status {
+        if nominated.is_empty() {
+            return self.run_filters(state, pod, node);
+        }
         let others: Vec<&Arc<PodInfo>> = nominated
             .get(&node.name)
             .into_iter()
@@ -178,7 +184,11 @@ impl Framework {
             }
             (feasible, statuses, examined)
         };
-        let workers = self.parallelism.min(total.div_ceil(CHUNK * 4)).max(1);
+        let workers = if want < PARALLEL_MIN_WANTED {
+            1
+        } else {
+            self.parallelism.min(total.div_ceil(CHUNK * 4)).max(1)
+        };
         let results = if workers == 1 {
             vec![work()]
         } else {
@@ -242,7 +252,7 @@ impl Framework {
             if let Some(pre_score) = plugin.as_pre_score() {
                 let status = pre_score.pre_score(state, pod, snapshot, feasible);
                 if status.code() == super::Code::Skip {
-                    state.skip_score.insert(plugin.name());
+                    state.skip_score.push(plugin.name());
                 }
             }
         }
@@ -250,7 +260,7 @@ impl Framework {
         let mut totals = vec![0i64; feasible.len()];
         for (plugin, weight) in self.plugins.iter().zip(&self.weights) {
             let Some(score) = plugin.as_score() else { continue };
-            if state.skip_score.contains(plugin.name()) || *weight == 0 {
+            if state.skip_score.contains(&plugin.name()) || *weight == 0 {
                 continue;
             }
             let mut scores: Vec<i64> =

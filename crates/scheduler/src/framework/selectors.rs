@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 pub type Labels = BTreeMap<String, String>;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Operator {
     In(Vec<String>),
     NotIn(Vec<String>),
@@ -18,7 +18,7 @@ enum Operator {
     Lt(i64),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Requirement {
     key: String,
     operator: Operator,
@@ -73,7 +73,7 @@ impl Requirement {
 }
 
 /// A metav1.LabelSelector: every requirement must hold. An empty selector matches everything.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Selector {
     requirements: Vec<Requirement>,
     /// `nothing` selectors (a nil selector where one is optional) match no object.
@@ -111,10 +111,38 @@ impl Selector {
         self
     }
 
+    /// Whether it has no requirements (and so matches everything, unless it is `nothing`).
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
+    /// `key=value` labels one of which every matching object carries (from the first `In`
+    /// requirement), so candidates can be looked up in an index; `None` when there are none.
+    pub fn required_labels(&self) -> Option<Vec<String>> {
+        if self.nothing {
+            return Some(Vec::new());
+        }
+        self.requirements.iter().find_map(|r| match &r.operator {
+            Operator::In(values) => {
+                let mut labels: Vec<String> =
+                    values.iter().map(|v| label_index_key(&r.key, v)).collect();
+                labels.sort_unstable();
+                labels.dedup();
+                Some(labels)
+            }
+            _ => None,
+        })
+    }
+
     pub fn matches(&self, labels: &Labels) -> bool {
         !self.nothing
             && self.requirements.iter().all(|r| r.matches(labels.get(&r.key).map(String::as_str)))
     }
+}
+
+/// How a label is filed in indexes (label keys cannot contain `=`).
+pub fn label_index_key(key: &str, value: &str) -> String {
+    format!("{key}={value}")
 }
 
 /// One NodeSelectorTerm: label expressions and `metadata.name` field expressions, all of which

@@ -31,8 +31,9 @@ impl HostPort {
     }
 }
 
-/// A pod (anti-)affinity term, parsed.
-#[derive(Clone, Debug)]
+/// A pod (anti-)affinity term, parsed. Pods of one workload carry equal terms, which the
+/// snapshot counts together.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AffinityTerm {
     pub selector: Selector,
     /// The namespaces the term looks at; empty with no namespace selector means the pod's own.
@@ -186,9 +187,10 @@ impl PodInfo {
         self.pod.spec.as_ref().expect("trimmed pods always have a spec")
     }
 
-    pub fn has_affinity(&self) -> bool {
+    /// Whether an incoming pod's score can depend on this pod's terms (its required affinity
+    /// and its preferred terms do; its required anti-affinity only filters).
+    pub fn has_scoring_affinity(&self) -> bool {
         !(self.required_affinity.is_empty()
-            && self.required_anti_affinity.is_empty()
             && self.preferred_affinity.is_empty()
             && self.preferred_anti_affinity.is_empty())
     }
@@ -250,6 +252,7 @@ pub struct NodeInfo {
     pub non_zero_requested: (i64, i64),
     pub pods: Vec<Arc<PodInfo>>,
     pub used_ports: Vec<HostPort>,
+    /// Pods whose affinity terms can score an incoming pod (see `has_scoring_affinity`).
     pub pods_with_affinity: usize,
     pub pods_with_required_anti_affinity: usize,
 }
@@ -303,7 +306,7 @@ impl NodeInfo {
         self.non_zero_requested.0 += pod.non_zero.0;
         self.non_zero_requested.1 += pod.non_zero.1;
         self.used_ports.extend(pod.ports.iter().cloned());
-        if pod.has_affinity() {
+        if pod.has_scoring_affinity() {
             self.pods_with_affinity += 1;
         }
         if !pod.required_anti_affinity.is_empty() {
@@ -324,13 +327,51 @@ impl NodeInfo {
                 self.used_ports.swap_remove(i);
             }
         }
-        if pod.has_affinity() {
+        if pod.has_scoring_affinity() {
             self.pods_with_affinity -= 1;
         }
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity -= 1;
         }
         Some(pod)
+    }
+}
+
+/// A PodDisruptionBudget as preemption weighs it: which pods it guards and how many of them
+/// may still go.
+#[derive(Clone, Debug)]
+pub struct PdbInfo {
+    pub namespace: String,
+    /// Nothing for a missing, empty or malformed selector (upstream's preemption does the same).
+    pub selector: Selector,
+    pub disruptions_allowed: i32,
+    /// Pods already being evicted, which no longer count against the budget.
+    pub disrupted_pods: Vec<String>,
+}
+
+impl PdbInfo {
+    pub fn new(pdb: &k8s_openapi::api::policy::v1::PodDisruptionBudget) -> Self {
+        let selector = pdb
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.as_ref())
+            .and_then(|s| Selector::parse(s).ok())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(Selector::nothing);
+        let status = pdb.status.as_ref();
+        Self {
+            namespace: pdb.metadata.namespace.clone().unwrap_or_default(),
+            selector,
+            disruptions_allowed: status.map_or(0, |s| s.disruptions_allowed),
+            disrupted_pods: status
+                .and_then(|s| s.disrupted_pods.as_ref())
+                .map(|d| d.keys().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub fn guards(&self, pod: &PodInfo) -> bool {
+        self.namespace == pod.namespace && self.selector.matches(&pod.labels)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::framework::types::PdbInfo;
 use crate::framework::{
     Code, CycleState, Framework, NodeInfo, NodeStatuses, Plugin, PodInfo, PostFilter,
     PostFilterResult, Snapshot, Status,
@@ -30,25 +31,52 @@ impl Plugin for DefaultPreemption {
 struct Candidate {
     node: String,
     victims: Vec<Arc<PodInfo>>,
+    /// Victims whose eviction a PodDisruptionBudget does not allow.
+    violations: usize,
 }
 
 impl Candidate {
-    /// Upstream's order: lowest highest-victim priority, then lowest priority sum, then fewest.
-    fn rank(&self) -> (i32, i64, usize) {
+    /// Upstream's order: fewest PodDisruptionBudget violations, then lowest highest-victim
+    /// priority, then lowest priority sum, then fewest victims.
+    fn rank(&self) -> (usize, i32, i64, usize) {
         let highest = self.victims.iter().map(|v| v.priority).max().unwrap_or(i32::MIN);
         let sum = self.victims.iter().map(|v| i64::from(v.priority)).sum();
-        (highest, sum, self.victims.len())
+        (self.violations, highest, sum, self.victims.len())
     }
 }
 
-/// The fewest lower-priority pods to remove from `node` for `pod` to pass every filter:
-/// remove them all, then give back the most important ones that still leave room.
+/// Splits `pods` (most important first) into those whose eviction some budget would not
+/// allow and the others, spending each budget's allowed disruptions in that order.
+fn split_by_budget(
+    pods: Vec<Arc<PodInfo>>,
+    pdbs: &[&PdbInfo],
+) -> (Vec<Arc<PodInfo>>, Vec<Arc<PodInfo>>) {
+    let mut allowed: Vec<i32> = pdbs.iter().map(|p| p.disruptions_allowed).collect();
+    let (mut violating, mut others) = (Vec::new(), Vec::new());
+    for pod in pods {
+        let mut violates = false;
+        for (pdb, allowed) in pdbs.iter().zip(allowed.iter_mut()) {
+            if !pdb.guards(&pod) || pdb.disrupted_pods.contains(&pod.name) {
+                continue;
+            }
+            *allowed -= 1;
+            violates |= *allowed < 0;
+        }
+        if violates { violating.push(pod) } else { others.push(pod) }
+    }
+    (violating, others)
+}
+
+/// The fewest lower-priority pods to remove from `node` for `pod` to pass every filter, and
+/// how many of them a PodDisruptionBudget protects: remove them all, then give back the most
+/// important ones that still leave room, budget-protected ones first.
 fn select_victims(
     state: &CycleState,
     pod: &PodInfo,
     node: &NodeInfo,
     framework: &Framework,
-) -> Option<Vec<Arc<PodInfo>>> {
+    pdbs: &[&PdbInfo],
+) -> Option<(Vec<Arc<PodInfo>>, usize)> {
     let mut trial = node.clone();
     let mut lower: Vec<Arc<PodInfo>> =
         node.pods.iter().filter(|p| p.priority < pod.priority).cloned().collect();
@@ -62,15 +90,20 @@ fn select_victims(
         return None;
     }
     lower.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    let (violating, others) = split_by_budget(lower, pdbs);
     let mut victims = Vec::new();
-    for candidate in lower {
+    let mut violations = 0;
+    for (candidate, protected) in
+        violating.into_iter().map(|p| (p, true)).chain(others.into_iter().map(|p| (p, false)))
+    {
         trial.add_pod(candidate.clone());
         if !framework.run_filters(state, pod, &trial).is_success() {
             trial.remove_pod(&candidate.key);
             victims.push(candidate);
+            violations += usize::from(protected);
         }
     }
-    Some(victims)
+    Some((victims, violations))
 }
 
 /// `0/3 nodes are available: 1 No preemption victims found…, 2 Preemption is not helpful….`
@@ -112,6 +145,7 @@ impl PostFilter for DefaultPreemption {
         let total = snapshot.node_count();
         let enough =
             (total * MIN_CANDIDATE_NODES_PERCENTAGE / 100).max(MIN_CANDIDATE_NODES_ABSOLUTE);
+        let pdbs: Vec<&PdbInfo> = snapshot.pdbs().collect();
         let mut histogram = BTreeMap::new();
         let mut candidates = Vec::new();
         for node in snapshot.nodes().iter().filter(|n| n.exists) {
@@ -121,9 +155,9 @@ impl PostFilter for DefaultPreemption {
                 *histogram.entry(NOT_HELPFUL).or_insert(0) += 1;
                 continue;
             }
-            match select_victims(state, pod, node, framework) {
-                Some(victims) => {
-                    candidates.push(Candidate { node: node.name.clone(), victims });
+            match select_victims(state, pod, node, framework, &pdbs) {
+                Some((victims, violations)) => {
+                    candidates.push(Candidate { node: node.name.clone(), victims, violations });
                     if candidates.len() >= enough {
                         break;
                     }
@@ -157,6 +191,14 @@ mod tests {
     }
 
     fn run(incoming: PodInfo, nodes: Vec<NodeInfo>) -> PostFilterResult {
+        run_with_budgets(incoming, nodes, Vec::new())
+    }
+
+    fn run_with_budgets(
+        incoming: PodInfo,
+        nodes: Vec<NodeInfo>,
+        pdbs: Vec<PdbInfo>,
+    ) -> PostFilterResult {
         let framework = Framework::new(
             vec![
                 (Arc::new(NodeResourcesFit) as Arc<dyn Plugin>, 1),
@@ -164,7 +206,10 @@ mod tests {
             ],
             None,
         );
-        let snapshot = Snapshot::from_nodes(nodes);
+        let mut snapshot = Snapshot::from_nodes(nodes);
+        for (i, pdb) in pdbs.into_iter().enumerate() {
+            snapshot.set_pdb(format!("default/pdb-{i}"), pdb);
+        }
         let state = CycleState::default();
         let statuses = snapshot
             .nodes()
@@ -219,6 +264,74 @@ mod tests {
         ];
         for (what, incoming, nodes, nominated, victims) in cases {
             let result = run(incoming, nodes);
+            assert_eq!(result.nominated_node.as_deref(), nominated, "{what}: {:?}", result.status);
+            let keys: Vec<&str> = result.victims.iter().map(|v| v.key.as_str()).collect();
+            assert_eq!(keys, victims, "{what}");
+        }
+    }
+
+    fn budget(app: &str, allowed: i32) -> PdbInfo {
+        let pdb = serde_json::from_value(json!({
+            "metadata": {"name": app, "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": app}}},
+            "status": {"disruptionsAllowed": allowed, "currentHealthy": 1, "desiredHealthy": 1,
+                "expectedPods": 1},
+        }))
+        .unwrap();
+        PdbInfo::new(&pdb)
+    }
+
+    fn labelled(name: &str, app: &str, priority: i32, cpu: &str) -> PodInfo {
+        let mut spec = requests(cpu, "");
+        spec["priority"] = json!(priority);
+        crate::plugins::testing::pod_with(name, json!({"labels": {"app": app}}), spec)
+    }
+
+    #[test]
+    fn victims_a_budget_allows_to_go_are_preferred() {
+        /// What, the budgets, the nodes, the expected nomination and victims.
+        type Case<'a> = (&'a str, Vec<PdbInfo>, Vec<NodeInfo>, Option<&'a str>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "the node whose victim no budget protects wins over a lower-priority victim",
+                vec![budget("db", 0)],
+                vec![
+                    with_pods(node("a", json!({})), vec![labelled("db-0", "db", 0, "4")]),
+                    with_pods(node("b", json!({})), vec![labelled("web-0", "web", 50, "4")]),
+                ],
+                Some("b"),
+                vec!["default/web-0"],
+            ),
+            (
+                "a budget with room left does not count as violated",
+                vec![budget("db", 1)],
+                vec![
+                    with_pods(node("a", json!({})), vec![labelled("db-0", "db", 0, "4")]),
+                    with_pods(node("b", json!({})), vec![labelled("web-0", "web", 50, "4")]),
+                ],
+                Some("a"),
+                vec!["default/db-0"],
+            ),
+            (
+                "on one node the protected pod is given back first, though less important",
+                vec![budget("db", 0)],
+                vec![with_pods(
+                    node("a", json!({})),
+                    vec![labelled("db-0", "db", 0, "2"), labelled("web-0", "web", 10, "2")],
+                )],
+                Some("a"),
+                vec!["default/web-0"],
+            ),
+            (
+                "when only protected pods can make room they still go",
+                vec![budget("db", 0)],
+                vec![with_pods(node("a", json!({})), vec![labelled("db-0", "db", 0, "4")])],
+                Some("a"),
+                vec!["default/db-0"],
+            ),
+        ];
+        for (what, pdbs, nodes, nominated, victims) in cases {
+            let result = run_with_budgets(labelled("p", "p", 100, "2"), nodes, pdbs);
             assert_eq!(result.nominated_node.as_deref(), nominated, "{what}: {:?}", result.status);
             let keys: Vec<&str> = result.victims.iter().map(|v| v.key.as_str()).collect();
             assert_eq!(keys, victims, "{what}");

@@ -26,8 +26,17 @@ struct TopologyCounts(HashMap<String, HashMap<String, i64>>);
 
 impl TopologyCounts {
     fn add(&mut self, key: &str, value: &str, by: i64) {
-        let values = self.0.entry(key.to_owned()).or_default();
-        *values.entry(value.to_owned()).or_default() += by;
+        // Looked up before inserting: the same few domains are added to again and again.
+        let values = match self.0.get_mut(key) {
+            Some(values) => values,
+            None => self.0.entry(key.to_owned()).or_default(),
+        };
+        match values.get_mut(value) {
+            Some(count) => *count += by,
+            None => {
+                values.insert(value.to_owned(), by);
+            }
+        }
     }
 
     fn get(&self, key: &str, value: &str) -> i64 {
@@ -81,29 +90,32 @@ impl PreFilter for InterPodAffinity {
         }
         let mut counts = FilterState::default();
         let incoming = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
-        for node in snapshot.nodes().iter().filter(|n| n.exists) {
-            if node.pods_with_required_anti_affinity > 0 {
-                for existing in &node.pods {
-                    for term in existing.required_anti_affinity.iter().filter(|t| t.matches(pod)) {
-                        counts.existing_anti_affinity.add_for(term, node, 1);
-                    }
-                }
-            }
-            if !incoming {
+        for (term, nodes) in snapshot.anti_affinity_terms() {
+            if !term.matches(pod) {
                 continue;
             }
-            for existing in &node.pods {
-                if !pod.required_affinity.is_empty()
-                    && pod.required_affinity.iter().all(|t| t.matches(existing))
-                {
+            for (name, pods) in nodes {
+                if let Some(node) = snapshot.get(name).filter(|n| n.exists) {
+                    counts.existing_anti_affinity.add_for(term, node, *pods as i64);
+                }
+            }
+        }
+        // Pods matching every required affinity term are among those the first one selects.
+        if let Some(first) = pod.required_affinity.first() {
+            snapshot.for_each_candidate(&first.selector, |existing, _, node| {
+                if pod.required_affinity.iter().all(|t| t.matches(existing)) {
                     for term in &pod.required_affinity {
                         counts.affinity.add_for(term, node, 1);
                     }
                 }
-                for term in pod.required_anti_affinity.iter().filter(|t| t.matches(existing)) {
+            });
+        }
+        for term in &pod.required_anti_affinity {
+            snapshot.for_each_candidate(&term.selector, |existing, _, node| {
+                if term.matches(existing) {
                     counts.anti_affinity.add_for(term, node, 1);
                 }
-            }
+            });
         }
         if !incoming && counts.existing_anti_affinity.is_empty() {
             return Status::skip();

@@ -120,28 +120,41 @@ fn honours_node_affinity(pod: &PodInfo, node: &NodeInfo) -> bool {
     selector && affinity
 }
 
+/// Matching pods per domain over the eligible nodes among `nodes` (snapshot positions); the
+/// pods are found through the snapshot's label index rather than by walking every node.
 fn count(
     pod: &PodInfo,
     constraints: Vec<Constraint>,
-    nodes: &mut dyn Iterator<Item = &NodeInfo>,
+    snapshot: &Snapshot,
+    nodes: impl Iterator<Item = usize>,
 ) -> Counts {
-    let mut per_domain = vec![HashMap::new(); constraints.len()];
-    for node in nodes {
+    let all = snapshot.nodes();
+    let mut per_domain: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+    let mut eligible = vec![false; all.len()];
+    for index in nodes {
+        let node = &all[index];
         let has_all = constraints.iter().all(|c| node.labels.contains_key(&c.topology_key));
         if !node.exists || !has_all || !honours_node_affinity(pod, node) {
             continue;
         }
+        eligible[index] = true;
         for (c, domains) in constraints.iter().zip(per_domain.iter_mut()) {
-            let matching = node
-                .pods
-                .iter()
-                .filter(|p| {
-                    p.namespace == pod.namespace && p.pod.metadata.deletion_timestamp.is_none()
-                })
-                .filter(|p| c.selector.matches(&p.labels))
-                .count() as i64;
-            *domains.entry(node.labels[&c.topology_key].clone()).or_insert(0) += matching;
+            let value = &node.labels[&c.topology_key];
+            if !domains.contains_key(value) {
+                domains.insert(value.clone(), 0);
+            }
         }
+    }
+    for (c, domains) in constraints.iter().zip(per_domain.iter_mut()) {
+        snapshot.for_each_candidate(&c.selector, |p, index, node| {
+            let counted = eligible[index]
+                && p.namespace == pod.namespace
+                && p.pod.metadata.deletion_timestamp.is_none()
+                && c.selector.matches(&p.labels);
+            if counted && let Some(count) = domains.get_mut(&node.labels[&c.topology_key]) {
+                *count += 1;
+            }
+        });
     }
     Counts { constraints, per_domain }
 }
@@ -157,7 +170,7 @@ impl PreFilter for PodTopologySpread {
                 ));
             }
         };
-        state.write(FILTER_KEY, count(pod, constraints, &mut snapshot.nodes().iter()));
+        state.write(FILTER_KEY, count(pod, constraints, snapshot, 0..snapshot.nodes().len()));
         Status::success()
     }
 }
@@ -190,9 +203,7 @@ impl PreScore for PodTopologySpread {
             Ok(c) if !c.is_empty() => c,
             _ => return Status::skip(),
         };
-        let nodes = snapshot.nodes();
-        let mut feasible_nodes = feasible.iter().map(|i| &nodes[*i]);
-        state.write(SCORE_KEY, count(pod, constraints, &mut feasible_nodes));
+        state.write(SCORE_KEY, count(pod, constraints, snapshot, feasible.iter().copied()));
         Status::success()
     }
 }
