@@ -39,6 +39,12 @@ pub struct ControllersBench {
     /// Concurrent clients creating and updating Deployments.
     #[arg(long, default_value_t = 32)]
     clients: usize,
+    /// The server's `--concurrent-replicaset-syncs` (upstream's default: 5).
+    #[arg(long, default_value_t = 5)]
+    concurrent_replicaset_syncs: u16,
+    /// The server's `--concurrent-deployment-syncs` (upstream's default: 5).
+    #[arg(long, default_value_t = 5)]
+    concurrent_deployment_syncs: u16,
 }
 
 pub async fn run(args: ControllersBench) -> anyhow::Result<()> {
@@ -47,9 +53,15 @@ pub async fn run(args: ControllersBench) -> anyhow::Result<()> {
         "need positive counts"
     );
     let binary = std::env::current_exe().context("finding the capstan binary")?;
+    let syncs = [
+        "--concurrent-replicaset-syncs".to_owned(),
+        args.concurrent_replicaset_syncs.to_string(),
+        "--concurrent-deployment-syncs".to_owned(),
+        args.concurrent_deployment_syncs.to_string(),
+    ];
     let server = tokio::task::spawn_blocking({
         let binary = binary.clone();
-        move || CapstanServer::start(&binary, &[])
+        move || CapstanServer::start(&binary, &syncs.iter().map(String::as_str).collect::<Vec<_>>())
     })
     .await??;
     let count = args.nodes.to_string();
@@ -130,6 +142,8 @@ async fn bench(
     print(merge(
         json!({
             "scenario": "controllers", "phase": "create", "nodes": args.nodes,
+            "concurrent_replicaset_syncs": args.concurrent_replicaset_syncs,
+            "concurrent_deployment_syncs": args.concurrent_deployment_syncs,
             "deployments": args.deployments, "replicas": args.replicas, "pods": pods,
             "submit_seconds": round(submitted.as_secs_f64()),
             "pods_created_seconds": round(created.as_secs_f64()),
@@ -161,6 +175,8 @@ async fn bench(
     print(merge(
         json!({
             "scenario": "controllers", "phase": "rolling-update", "nodes": args.nodes,
+            "concurrent_replicaset_syncs": args.concurrent_replicaset_syncs,
+            "concurrent_deployment_syncs": args.concurrent_deployment_syncs,
             "deployments": args.deployments, "replicas": args.replicas, "pods": pods,
             "pods_created_seconds": round(created.as_secs_f64()),
             "created_pods_per_sec": (pods as f64 / created.as_secs_f64()).round(),
