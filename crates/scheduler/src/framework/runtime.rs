@@ -37,7 +37,8 @@ pub fn num_feasible_nodes_to_find(percentage: Option<u32>, all_nodes: usize) -> 
 pub struct Feasible {
     /// Indexes of feasible nodes into the snapshot.
     pub nodes: Vec<usize>,
-    /// Why the other examined nodes were rejected.
+    /// Why the other examined nodes were rejected; only kept when no node fits (it is only
+    /// read then, and most cycles reject thousands of nodes).
     pub statuses: NodeStatuses,
     /// How many nodes were examined (the next search starts after them).
     pub examined: usize,
@@ -178,7 +179,7 @@ impl Framework {
                             feasible.push((offset, index));
                         }
                     } else {
-                        statuses.push((node.name.clone(), status));
+                        statuses.push((index, status));
                     }
                 }
             }
@@ -203,13 +204,21 @@ impl Framework {
             })
         };
         let mut feasible = Vec::new();
-        let mut statuses = NodeStatuses::new();
+        let mut rejected = Vec::new();
         let mut examined = 0;
         for (f, s, e) in results {
             feasible.extend(f);
-            statuses.extend(s);
+            rejected.extend(s);
             examined += e;
         }
+        let statuses = if feasible.is_empty() {
+            rejected
+                .into_iter()
+                .map(|(index, status)| (nodes[index].name.clone(), status))
+                .collect()
+        } else {
+            NodeStatuses::new()
+        };
         // Ring order, as a sequential search would have found them.
         feasible.sort_unstable();
         feasible.truncate(want);

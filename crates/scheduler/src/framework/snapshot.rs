@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::selectors::{Selector, label_index_key};
 use super::types::{AffinityTerm, PdbInfo, PodKey};
-use super::{NodeInfo, PodInfo};
+use super::{FastMap, NodeInfo, PodInfo};
 
 /// Nodes in a stable order (so the search can resume where the last one stopped), by name, and
 /// how many nodes hold each image (ImageLocality scales by it). The pods counted on nodes are
@@ -14,13 +14,13 @@ use super::{NodeInfo, PodInfo};
 #[derive(Default)]
 pub struct Snapshot {
     nodes: Vec<NodeInfo>,
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
     image_nodes: HashMap<String, usize>,
     /// Pods by each of their labels (`key=value`), with the node they are counted on.
-    pods_by_label: HashMap<String, HashMap<PodKey, (Arc<PodInfo>, String)>>,
+    pods_by_label: FastMap<String, FastMap<PodKey, (Arc<PodInfo>, String)>>,
     /// Existing pods' required anti-affinity terms, each with how many pods on which node carry
     /// it; the pods of a workload share their terms, so there are few.
-    anti_affinity_terms: HashMap<AffinityTerm, HashMap<String, usize>>,
+    anti_affinity_terms: FastMap<AffinityTerm, FastMap<String, usize>>,
     /// PodDisruptionBudgets by `namespace/name`: preemption prefers victims they allow to go.
     pdbs: HashMap<String, PdbInfo>,
 }
@@ -118,7 +118,7 @@ impl Snapshot {
     /// carrying each and how many carry it there.
     pub fn anti_affinity_terms(
         &self,
-    ) -> impl Iterator<Item = (&AffinityTerm, &HashMap<String, usize>)> {
+    ) -> impl Iterator<Item = (&AffinityTerm, &FastMap<String, usize>)> {
         self.anti_affinity_terms.iter()
     }
 

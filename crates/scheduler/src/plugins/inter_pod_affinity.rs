@@ -1,12 +1,10 @@
 //! InterPodAffinity: required pod affinity and anti-affinity by topology domain (the incoming
 //! pod's terms, and existing pods' anti-affinity against it); preferred terms score domains.
 
-use std::collections::HashMap;
-
 use crate::framework::types::AffinityTerm;
 use crate::framework::{
-    CycleState, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, PreFilter, PreScore, Score,
-    Snapshot, Status,
+    CycleState, FastMap, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, PreFilter, PreScore,
+    Score, Snapshot, Status,
 };
 
 pub const AFFINITY_REASON: &str = "node(s) didn't match pod affinity rules";
@@ -22,7 +20,7 @@ pub struct InterPodAffinity;
 
 /// Counts per topology key, then per value of that key.
 #[derive(Default, Debug)]
-struct TopologyCounts(HashMap<String, HashMap<String, i64>>);
+struct TopologyCounts(FastMap<String, FastMap<String, i64>>);
 
 impl TopologyCounts {
     fn add(&mut self, key: &str, value: &str, by: i64) {

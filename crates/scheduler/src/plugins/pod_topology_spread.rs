@@ -2,14 +2,12 @@
 //! constraints filter (skew = pods in the node's domain + 1 − pods in the emptiest domain must
 //! not exceed maxSkew); ScheduleAnyway constraints prefer nodes in emptier domains.
 
-use std::collections::HashMap;
-
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
 
 use crate::framework::selectors::{NodeTerm, Selector};
 use crate::framework::{
-    CycleState, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, PreFilter, PreScore, Score,
-    Snapshot, Status,
+    CycleState, FastMap, Filter, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, PreFilter, PreScore,
+    Score, Snapshot, Status,
 };
 
 pub const REASON: &str = "node(s) didn't match pod topology spread constraints";
@@ -32,7 +30,7 @@ struct Constraint {
 /// Matching pods per domain value, for each constraint (same order).
 struct Counts {
     constraints: Vec<Constraint>,
-    per_domain: Vec<HashMap<String, i64>>,
+    per_domain: Vec<FastMap<String, i64>>,
 }
 
 impl Counts {
@@ -129,7 +127,7 @@ fn count(
     nodes: impl Iterator<Item = usize>,
 ) -> Counts {
     let all = snapshot.nodes();
-    let mut per_domain: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+    let mut per_domain: Vec<FastMap<String, i64>> = vec![FastMap::default(); constraints.len()];
     let mut eligible = vec![false; all.len()];
     for index in nodes {
         let node = &all[index];
