@@ -139,20 +139,9 @@ async fn bench(
     let done = epoch.elapsed() - phase_start;
     let after = controller_metrics(&client).await?;
     let created = pods_created(&pods_seen, phase_start, pods)?;
-    print(merge(
-        json!({
-            "scenario": "controllers", "phase": "create", "nodes": args.nodes,
-            "concurrent_replicaset_syncs": args.concurrent_replicaset_syncs,
-            "concurrent_deployment_syncs": args.concurrent_deployment_syncs,
-            "deployments": args.deployments, "replicas": args.replicas, "pods": pods,
-            "submit_seconds": round(submitted.as_secs_f64()),
-            "pods_created_seconds": round(created.as_secs_f64()),
-            "created_pods_per_sec": (pods as f64 / created.as_secs_f64()).round(),
-            "seconds": round(done.as_secs_f64()),
-            "pods_per_sec": (pods as f64 / done.as_secs_f64()).round(),
-        }),
-        merge(per_reconcile(&before, &after), memory()),
-    ));
+    let mut line = phase_report(args, "create", created, done);
+    line["submit_seconds"] = json!(round(submitted.as_secs_f64()));
+    print(merge(line, merge(per_reconcile(&before, &after), memory())));
 
     // Phase 2: a new image for every Deployment; wait until all are rolled out.
     let before = after;
@@ -172,22 +161,27 @@ async fn bench(
     let done = epoch.elapsed() - phase_start;
     let after = controller_metrics(&client).await?;
     let created = pods_created(&pods_seen, phase_start, pods)?;
-    print(merge(
-        json!({
-            "scenario": "controllers", "phase": "rolling-update", "nodes": args.nodes,
-            "concurrent_replicaset_syncs": args.concurrent_replicaset_syncs,
-            "concurrent_deployment_syncs": args.concurrent_deployment_syncs,
-            "deployments": args.deployments, "replicas": args.replicas, "pods": pods,
-            "pods_created_seconds": round(created.as_secs_f64()),
-            "created_pods_per_sec": (pods as f64 / created.as_secs_f64()).round(),
-            "seconds": round(done.as_secs_f64()),
-            "pods_per_sec": (pods as f64 / done.as_secs_f64()).round(),
-        }),
-        merge(per_reconcile(&before, &after), memory()),
-    ));
+    let line = phase_report(args, "rolling-update", created, done);
+    print(merge(line, merge(per_reconcile(&before, &after), memory())));
     reflect.abort();
     pod_watch.abort();
     Ok(())
+}
+
+/// One phase's line: the run's settings, when its pods were all created and when all were
+/// Available, and the rates those make.
+fn phase_report(args: &ControllersBench, phase: &str, created: Duration, done: Duration) -> Value {
+    let pods = args.deployments * args.replicas;
+    json!({
+        "scenario": "controllers", "phase": phase, "nodes": args.nodes,
+        "concurrent_replicaset_syncs": args.concurrent_replicaset_syncs,
+        "concurrent_deployment_syncs": args.concurrent_deployment_syncs,
+        "deployments": args.deployments, "replicas": args.replicas, "pods": pods,
+        "pods_created_seconds": round(created.as_secs_f64()),
+        "created_pods_per_sec": (pods as f64 / created.as_secs_f64()).round(),
+        "seconds": round(done.as_secs_f64()),
+        "pods_per_sec": (pods as f64 / done.as_secs_f64()).round(),
+    })
 }
 
 fn merge(mut a: Value, b: Value) -> Value {
