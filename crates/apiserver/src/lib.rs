@@ -28,7 +28,7 @@ use capstan_api::Resource;
 use capstan_store::Store;
 
 pub use pki::{Pki, ServingNames};
-pub use serve::serve;
+pub use serve::{InProcess, serve};
 
 use crate::cache::{ResourceCache, WatchCache};
 use crate::status::{ApiError, ApiResult};

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{self, HeaderValue};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -55,6 +56,65 @@ fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, ServeError> {
     Ok(config)
 }
 
+/// Who the API server accepts: the agent join token besides certificates and service-account
+/// tokens.
+fn authenticator(server: Arc<ApiServer>, pki: &Pki) -> Arc<Authenticator> {
+    let agent = Identity {
+        user: "capstan:agent".into(),
+        groups: vec!["system:nodes".into(), "system:authenticated".into()],
+    };
+    Arc::new(Authenticator { tokens: [(pki.agent_token.clone(), agent)].into(), server })
+}
+
+/// A connection to the API from inside the server's process, for the components `capstan
+/// server` runs beside it: requests go straight to the router, without TCP, TLS or HTTP
+/// framing, authenticated as `identity` (as a client certificate naming it would be) and
+/// introduced by `user_agent` (the field manager of their writes). It is a tower service, so
+/// `kube::Client::new` makes an ordinary API client of it.
+#[derive(Clone)]
+pub struct InProcess {
+    router: axum::Router,
+    identity: PeerCertificate,
+    user_agent: HeaderValue,
+}
+
+impl InProcess {
+    pub fn new(
+        server: Arc<ApiServer>,
+        pki: &Pki,
+        identity: Identity,
+        user_agent: HeaderValue,
+    ) -> Self {
+        let router = routes::router(server.clone(), authenticator(server, pki));
+        Self { router, identity: PeerCertificate(Some(identity)), user_agent }
+    }
+}
+
+impl<B> Service<http::Request<B>> for InProcess
+where
+    B: axum::body::HttpBody<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.identity.clone());
+        // A certificate-authenticated caller sends no token; one it sends would be checked.
+        request.headers_mut().remove(http::header::AUTHORIZATION);
+        request.headers_mut().insert(http::header::USER_AGENT, self.user_agent.clone());
+        self.router.call(request.map(axum::body::Body::new))
+    }
+}
+
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     server: Arc<ApiServer>,
@@ -63,13 +123,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(tls_config(pki)?));
-    let agent = Identity {
-        user: "capstan:agent".into(),
-        groups: vec!["system:nodes".into(), "system:authenticated".into()],
-    };
-    let authenticator =
-        Authenticator { tokens: [(pki.agent_token.clone(), agent)].into(), server: server.clone() };
-    let router = routes::router(server, Arc::new(authenticator));
+    let router = routes::router(server.clone(), authenticator(server, pki));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {

@@ -132,16 +132,16 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
 
     let compactor =
         tokio::spawn(Compactor::new(store, args.etcd_compaction_interval).run(shutdown()));
-    // Controllers are API clients of this server, over loopback with the admin credentials.
+    // Controllers are API clients of this server, connected in-process (no TCP or TLS).
     let controllers = tokio::spawn(crate::controller_manager::run_elected(
-        loopback_client(&kubeconfig, crate::client::CONTROLLER_MANAGER).await?,
+        crate::client::in_process(&server, &pki, crate::client::CONTROLLER_MANAGER)?,
         pki.ca_cert.clone(),
         args.controllers.settings()?,
         shutdown(),
     ));
     // The scheduler, too, under leader election: several servers may share one store.
     let scheduler = tokio::spawn({
-        let client = loopback_client(&kubeconfig, crate::client::SCHEDULER).await?;
+        let client = crate::client::in_process(&server, &pki, crate::client::SCHEDULER)?;
         let identity = capstan_scheduler::identity();
         let stopped = shutdown();
         async move {
@@ -177,19 +177,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     tracing::info!("shutting down");
     Ok(())
-}
-
-async fn loopback_client(
-    kubeconfig: &std::path::Path,
-    component: &str,
-) -> anyhow::Result<kube::Client> {
-    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(
-        kubeconfig,
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await?;
-    crate::client::named(config, component)
 }
 
 fn serving_names(args: &ServerArgs, advertise: IpAddr, service_ip: IpAddr) -> ServingNames {
