@@ -47,6 +47,9 @@ pub struct ControllersBench {
     concurrent_deployment_syncs: u16,
 }
 
+/// A pod range with a /24 for each of up to 16,384 nodes.
+pub const BENCH_CLUSTER_CIDR: &str = "100.64.0.0/10";
+
 pub async fn run(args: ControllersBench) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.nodes > 0 && args.deployments > 0 && args.replicas > 0 && args.clients > 0,
@@ -58,6 +61,9 @@ pub async fn run(args: ControllersBench) -> anyhow::Result<()> {
         args.concurrent_replicaset_syncs.to_string(),
         "--concurrent-deployment-syncs".to_owned(),
         args.concurrent_deployment_syncs.to_string(),
+        // Room for every node's /24 (the default 10.42.0.0/16 has 256, like k3s').
+        "--cluster-cidr".to_owned(),
+        BENCH_CLUSTER_CIDR.to_owned(),
     ];
     let server = tokio::task::spawn_blocking({
         let binary = binary.clone();

@@ -47,7 +47,12 @@ pub async fn run(args: SchedulerBench) -> anyhow::Result<()> {
     // The Node objects have no kubelet behind them, so nothing renews their heartbeats: a
     // long grace period keeps the node lifecycle controller from tainting them mid-run
     // (upstream's scheduler_perf runs with no node lifecycle controller at all).
-    let flags = ["--node-monitor-grace-period", "24h"];
+    let flags = [
+        "--node-monitor-grace-period",
+        "24h",
+        "--cluster-cidr",
+        crate::controllers::BENCH_CLUSTER_CIDR,
+    ];
     let server =
         tokio::task::spawn_blocking(move || CapstanServer::start(&binary, &flags)).await??;
     bench(&server, &args).await.with_context(|| format!("server log:\n{}", server.log_tail()))

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 /// glibc's malloc took about a third of the API server's time under write load; mimalloc, with
 /// thread-local free lists, is faster at the many small allocations of JSON handling.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

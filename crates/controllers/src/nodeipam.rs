@@ -1,10 +1,10 @@
 //! Node IPAM: every node gets a `spec.podCIDR` carved from `--cluster-cidr`; a deleted node's
-//! range is free again (ranges in use are read from the nodes themselves).
+//! range is free again once ranges run out (ranges in use are read from the nodes themselves).
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
@@ -54,28 +54,111 @@ pub struct Context {
     pub nodes: Store<Node>,
     pub cluster_cidr: Cidr,
     pub mask_size: u8,
-    /// Ranges handed out by this process that the cache may not show yet, by node.
-    pub assigned: Mutex<HashMap<String, String>>,
+    pub ranges: Mutex<Ranges>,
     pub events: EventRecorder,
 }
 
-/// The first range of the cluster CIDR no node uses.
-pub fn first_free(cluster: Cidr, size: u8, used: &HashSet<String>) -> Option<Cidr> {
-    (0..).map_while(|i| cluster.subnet(size, i)).find(|c| !used.contains(&c.to_string()))
+/// The node ranges in use, as subnet indexes of the cluster CIDR: those the cached nodes name
+/// plus those this process handed out that the cache may not show yet. Kept up to date as
+/// nodes are reconciled; rebuilt from the cache (which frees deleted nodes' ranges) when no
+/// range looks free, so one allocation costs O(1) rather than a scan of every node.
+#[derive(Default)]
+pub struct Ranges {
+    used: HashSet<u32>,
+    by_node: HashMap<String, u32>,
+    /// Where the search for a free range resumes.
+    next: u32,
+    rebuilt: Option<Instant>,
+}
+
+/// A full rebuild at most this often when ranges run out (nodes wait for one to free up).
+const REBUILD_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Ranges {
+    /// Records that `node` holds subnet `index`.
+    fn hold(&mut self, node: &str, index: u32) {
+        if let Some(old) = self.by_node.insert(node.to_owned(), index)
+            && old != index
+        {
+            self.used.remove(&old);
+        }
+        self.used.insert(index);
+    }
+
+    /// Starts over from the nodes the cache holds: ranges they name, and those handed out to
+    /// nodes that still exist.
+    fn rebuild(&mut self, nodes: &[Arc<Node>], cluster: Cidr, size: u8) {
+        let pending = std::mem::take(&mut self.by_node);
+        self.used.clear();
+        for node in nodes {
+            let name = node.metadata.name.as_deref().unwrap_or_default();
+            let named = node.spec.as_ref().and_then(|s| s.pod_cidr.as_deref());
+            match named.and_then(|c| index_of(cluster, size, c)) {
+                Some(index) => self.hold(name, index),
+                None if named.is_none_or(str::is_empty) => {
+                    if let Some(&index) = pending.get(name) {
+                        self.hold(name, index);
+                    }
+                }
+                None => {}
+            }
+        }
+        self.rebuilt = Some(Instant::now());
+    }
+
+    /// A free subnet index for `node` (the one it was already given, if any).
+    fn allocate(&mut self, node: &str, cluster: Cidr, size: u8) -> Option<u32> {
+        if let Some(&index) = self.by_node.get(node) {
+            return Some(index);
+        }
+        let count = subnet_count(cluster, size);
+        let index = (0..count)
+            .map(|i| ((u64::from(self.next) + i) % count) as u32)
+            .find(|i| !self.used.contains(i))?;
+        self.next = index.wrapping_add(1);
+        self.hold(node, index);
+        Some(index)
+    }
+}
+
+/// How many subnets of length `size` the cluster range has (0 if `size` does not fit in it).
+fn subnet_count(cluster: Cidr, size: u8) -> u64 {
+    if size < cluster.prefix || size > 32 { 0 } else { 1u64 << (size - cluster.prefix) }
+}
+
+/// Which subnet of length `size` of `cluster` `text` is, if it is one.
+fn index_of(cluster: Cidr, size: u8, text: &str) -> Option<u32> {
+    let cidr = Cidr::parse(text)?;
+    if cidr.prefix != size || subnet_count(cluster, size) == 0 {
+        return None;
+    }
+    let offset = cidr.base.wrapping_sub(cluster.base) >> (32 - u32::from(size));
+    (cluster.subnet(size, offset) == Some(cidr)).then_some(offset)
 }
 
 pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = node.metadata.name.clone().unwrap_or_default();
-    if node.spec.as_ref().and_then(|s| s.pod_cidr.as_ref()).is_some_and(|c| !c.is_empty()) {
+    let (cluster, size) = (ctx.cluster_cidr, ctx.mask_size);
+    if let Some(cidr) =
+        node.spec.as_ref().and_then(|s| s.pod_cidr.as_ref()).filter(|c| !c.is_empty())
+    {
+        if let Some(index) = index_of(cluster, size, cidr) {
+            ctx.ranges.lock().unwrap_or_else(|e| e.into_inner()).hold(&name, index);
+        }
         return Ok(Action::await_change());
     }
-    let mut assigned = ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let nodes = ctx.nodes.state();
-    assigned.retain(|n, _| nodes.iter().any(|node| node.metadata.name.as_ref() == Some(n)));
-    let mut used: HashSet<String> =
-        nodes.iter().filter_map(|n| n.spec.as_ref()?.pod_cidr.clone()).collect();
-    used.extend(assigned.values().cloned());
-    let Some(cidr) = first_free(ctx.cluster_cidr, ctx.mask_size, &used) else {
+    let index = {
+        let mut ranges = ctx.ranges.lock().unwrap_or_else(|e| e.into_inner());
+        match ranges.allocate(&name, cluster, size) {
+            Some(index) => Some(index),
+            None if ranges.rebuilt.is_none_or(|at| at.elapsed() >= REBUILD_INTERVAL) => {
+                ranges.rebuild(&ctx.nodes.state(), cluster, size);
+                ranges.allocate(&name, cluster, size)
+            }
+            None => None,
+        }
+    };
+    let Some(cidr) = index.and_then(|i| cluster.subnet(size, i)) else {
         ctx.events.warning(
             reference(&*node),
             "CIDRNotAvailable",
@@ -88,8 +171,6 @@ pub async fn reconcile(node: Arc<Node>, ctx: Arc<Context>) -> Result<Action, Err
     let patch = serde_json::json!({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}});
     let api: Api<Node> = Api::all(ctx.client.clone());
     api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await?;
-    assigned.insert(name.clone(), cidr.clone());
-    *ctx.assigned.lock().unwrap_or_else(|e| e.into_inner()) = assigned;
     tracing::info!(node = name, cidr, "pod CIDR assigned");
     Ok(Action::await_change())
 }
@@ -113,9 +194,14 @@ pub async fn run(
         nodes: nodes.store(),
         cluster_cidr,
         mask_size,
-        assigned: Mutex::default(),
+        ranges: Mutex::default(),
         events,
     });
+    ctx.ranges.lock().unwrap_or_else(|e| e.into_inner()).rebuild(
+        &ctx.nodes.state(),
+        cluster_cidr,
+        mask_size,
+    );
     Controller::for_shared_stream(nodes.touched(), nodes.store())
         .with_config(controller::Config::default().concurrency(1))
         .run(reconcile, error_policy, ctx)
@@ -127,14 +213,54 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    fn node(name: &str, cidr: Option<&str>) -> Arc<Node> {
+        let mut node = Node::default();
+        node.metadata.name = Some(name.into());
+        node.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            pod_cidr: cidr.map(str::to_owned),
+            ..Default::default()
+        });
+        Arc::new(node)
+    }
+
     #[test]
-    fn ranges_are_carved_in_order_skipping_used_ones() {
+    fn subnets_and_their_indexes() {
         let cluster = Cidr::parse("10.42.0.0/16").unwrap();
-        let used: HashSet<String> = ["10.42.0.0/24".to_owned(), "10.42.2.0/24".to_owned()].into();
-        assert_eq!(first_free(cluster, 24, &used).unwrap().to_string(), "10.42.1.0/24");
         assert_eq!(cluster.subnet(24, 255).unwrap().to_string(), "10.42.255.0/24");
         assert_eq!(cluster.subnet(24, 256), None);
-        let tiny = Cidr::parse("10.0.0.0/24").unwrap();
-        assert_eq!(first_free(tiny, 24, &["10.0.0.0/24".to_owned()].into()), None);
+        assert_eq!(index_of(cluster, 24, "10.42.7.0/24"), Some(7));
+        assert_eq!(index_of(cluster, 24, "10.43.0.0/24"), None, "outside the cluster range");
+        assert_eq!(index_of(cluster, 24, "10.42.7.0/25"), None, "another size");
+        assert_eq!(index_of(cluster, 24, "garbage"), None);
+    }
+
+    #[test]
+    fn ranges_are_handed_out_once_and_skip_used_ones() {
+        let cluster = Cidr::parse("10.42.0.0/16").unwrap();
+        let mut ranges = Ranges::default();
+        ranges.rebuild(
+            &[node("a", Some("10.42.0.0/24")), node("c", Some("10.42.2.0/24"))],
+            cluster,
+            24,
+        );
+        assert_eq!(ranges.allocate("b", cluster, 24), Some(1));
+        assert_eq!(ranges.allocate("b", cluster, 24), Some(1), "a node keeps what it was given");
+        assert_eq!(ranges.allocate("d", cluster, 24), Some(3));
+    }
+
+    #[test]
+    fn a_deleted_nodes_range_is_free_after_a_rebuild() {
+        let cluster = Cidr::parse("10.0.0.0/23").unwrap();
+        let mut ranges = Ranges::default();
+        ranges.rebuild(&[], cluster, 24);
+        assert_eq!(ranges.allocate("a", cluster, 24), Some(0));
+        assert_eq!(ranges.allocate("b", cluster, 24), Some(1));
+        assert_eq!(ranges.allocate("c", cluster, 24), None, "two ranges, both taken");
+        // "a" is gone; "b" got its range in the API; a pending one survives too.
+        ranges.rebuild(&[node("b", Some("10.0.1.0/24"))], cluster, 24);
+        assert_eq!(ranges.allocate("c", cluster, 24), Some(0));
+        ranges.rebuild(&[node("b", Some("10.0.1.0/24")), node("c", None)], cluster, 24);
+        assert_eq!(ranges.allocate("c", cluster, 24), Some(0), "c's pending range is kept");
+        assert_eq!(ranges.allocate("d", cluster, 24), None);
     }
 }
