@@ -1,6 +1,7 @@
 //! The Service proxy programming this host's iptables (needs root): ClusterIPs and NodePorts
-//! reach a Service's endpoints from the host, spread over them, are rejected without them, and
-//! every rule goes away with the Service and with the agent. The `kubernetes` Service reaches
+//! reach a Service's endpoints from the host, spread over them (or stick to one under ClientIP
+//! affinity), are rejected without them, and every rule goes away with the Service and with
+//! the agent. The `kubernetes` Service reaches
 //! the API server over HTTPS.
 //!
 //! Each test uses its own chain prefix and service CIDR, so tests (and clusters) run in
@@ -215,6 +216,26 @@ spec:
     set_endpoints(&kubectl, ip, &[a, b]);
     wait_for_answers("the ClusterIP spreads over a and b", cluster, &["a", "b"]);
     wait_for_answers("the NodePort spreads over a and b", node, &["a", "b"]);
+
+    kubectl.ok(&[
+        "patch",
+        "service",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"sessionAffinity":"ClientIP"}}"#,
+    ]);
+    wait_until("ClientIP affinity is programmed", WAIT, || {
+        saved_rules().lines().any(|l| l.contains("--rcheck") && l.contains(&isolation.prefix))
+    });
+    let first = fetch(cluster).expect("the ClusterIP answers");
+    for _ in 0..10 {
+        assert_eq!(
+            fetch(cluster).expect("the ClusterIP answers"),
+            first,
+            "a client keeps its backend"
+        );
+    }
 
     set_endpoints(&kubectl, ip, &[]);
     wait_for_refusal("the ClusterIP without endpoints refuses", cluster);
