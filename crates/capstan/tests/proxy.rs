@@ -71,6 +71,11 @@ fn saved_rules() -> String {
         .collect()
 }
 
+fn iptables(args: &[&str]) {
+    let out = Command::new("iptables").args(["-w"]).args(args).output().expect("iptables");
+    assert!(out.status.success(), "iptables {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// This host's address on its default route: where pods and other hosts reach it.
 fn host_ip() -> Ipv4Addr {
     let socket = UdpSocket::bind("0.0.0.0:0").expect("udp socket");
@@ -268,6 +273,9 @@ fn the_kubernetes_service_reaches_the_api_server_over_https() {
     )
     .expect("capstan starts");
     let _guard = ChainsGuard(isolation.prefix.clone());
+    // What an earlier agent with this prefix could have left, had it been killed.
+    let stale = format!("{}-SVC-STALE", isolation.prefix);
+    iptables(&["-t", "nat", "-N", &stale]);
     let _agent = CapstanAgent::start(
         binary(),
         &server,
@@ -305,5 +313,38 @@ fn the_kubernetes_service_reaches_the_api_server_over_https() {
     });
     wait_until("GET /version through the kubernetes Service answers", WAIT, || {
         runtime.block_on(client.apiserver_version()).is_ok_and(|v| !v.git_version.is_empty())
+    });
+    assert!(!saved_rules().contains(&stale), "the agent swept the stale chain {stale} at start");
+}
+
+#[test]
+fn the_servers_local_agent_runs_the_proxy_and_removes_its_rules_on_sigterm() {
+    let isolation = Isolation::new();
+    let _guard = ChainsGuard(isolation.prefix.clone());
+    let server = CapstanServer::start(
+        binary(),
+        &[
+            "--service-cluster-ip-range",
+            &isolation.service_cidr,
+            "--runtime",
+            "simulated",
+            "--kubelet-port",
+            "0",
+            "--proxy-mode",
+            "iptables",
+            "--proxy-chain-prefix",
+            &isolation.prefix,
+        ],
+    )
+    .expect("capstan starts");
+    let kubernetes = format!("{}/32", isolation.service_cidr.replace(".0/24", ".1"));
+    wait_until("the local agent's proxy programs the kubernetes Service", WAIT, || {
+        saved_rules().lines().any(|l| l.contains(&kubernetes) && l.contains(&isolation.prefix))
+    });
+
+    let status = Command::new("kill").args(["-TERM", &server.pid().to_string()]).status();
+    assert!(status.is_ok_and(|s| s.success()), "signalling the server");
+    wait_until("the server's local agent removes its rules", WAIT, || {
+        !saved_rules().contains(&format!("{}-", isolation.prefix))
     });
 }
