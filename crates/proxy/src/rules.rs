@@ -11,11 +11,14 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::model::{Protocol, ServicePort};
+use crate::model::ServicePort;
 
 /// The packet mark meaning "masquerade me" (kube-proxy's bit). Every proxy on a host uses the
 /// same bit, which is harmless: a marked packet needs SNAT whichever proxy marked it.
 pub const MASQUERADE_MARK: &str = "0x4000";
+/// What a client of a port without endpoints gets: "connection refused" at once, rather than
+/// a timeout (upstream's choice too).
+const REJECT: &str = "REJECT --reject-with icmp-port-unreachable";
 /// iptables' limit on chain names.
 const MAX_CHAIN_NAME: usize = 28;
 /// The longest prefix: leaves `-SVC-` and 13 hash characters (65 bits) within the limit.
@@ -83,11 +86,6 @@ impl Ruleset {
             text.push_str("COMMIT\n");
         }
         text
-    }
-
-    /// Whether any rule mentions `needle` (for tests and logs).
-    pub fn mentions(&self, needle: &str) -> bool {
-        self.filter_rules.iter().chain(&self.nat_rules).any(|rule| rule.contains(needle))
     }
 }
 
@@ -166,14 +164,12 @@ pub fn render(ports: &[ServicePort], config: &RuleConfig) -> Ruleset {
         let cluster = format!("-d {}/32 {}", port.cluster_ip, matches(port.port));
         if port.endpoints.is_empty() {
             set.filter_rules.push(format!(
-                "-A {services} {cluster} -m comment --comment \"{id} has no endpoints\" -j REJECT --reject-with {}",
-                reject_with(port.protocol)
+                "-A {services} {cluster} -m comment --comment \"{id} has no endpoints\" -j {REJECT}"
             ));
             if let Some(node_port) = port.node_port {
                 set.filter_rules.push(format!(
-                    "-A {external_services} -m addrtype --dst-type LOCAL {} -m comment --comment \"{id} has no endpoints\" -j REJECT --reject-with {}",
+                    "-A {external_services} -m addrtype --dst-type LOCAL {} -m comment --comment \"{id} has no endpoints\" -j {REJECT}",
                     matches(node_port),
-                    reject_with(port.protocol)
                 ));
             }
             continue;
@@ -245,12 +241,6 @@ pub fn render(ports: &[ServicePort], config: &RuleConfig) -> Ruleset {
         "-A {services} ! -d 127.0.0.0/8 -m comment --comment \"node ports; must be the last rule of this chain\" -m addrtype --dst-type LOCAL -j {nodeports}"
     ));
     set
-}
-
-fn reject_with(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Tcp | Protocol::Udp | Protocol::Sctp => "icmp-port-unreachable",
-    }
 }
 
 /// A rule in a built-in chain that leads into this proxy's chains.
