@@ -121,16 +121,35 @@ fn port_key(port: &ServicePort) -> String {
     format!("{}/{}", port.id(), port.protocol.iptables_name())
 }
 
+/// The names of the chains every ruleset has.
+struct FixedChains {
+    services: String,
+    nodeports: String,
+    postrouting: String,
+    mark_masq: String,
+    external_services: String,
+    forward: String,
+}
+
+impl FixedChains {
+    fn new(chains: &Chains<'_>) -> Self {
+        Self {
+            services: chains.fixed("SERVICES"),
+            nodeports: chains.fixed("NODEPORTS"),
+            postrouting: chains.fixed("POSTROUTING"),
+            mark_masq: chains.fixed("MARK-MASQ"),
+            external_services: chains.fixed("EXTERNAL-SERVICES"),
+            forward: chains.fixed("FORWARD"),
+        }
+    }
+}
+
 /// The rules for `ports`.
 pub fn render(ports: &[ServicePort], config: &RuleConfig) -> Ruleset {
     let chains = Chains(&config.prefix);
-    let (services, nodeports, postrouting, mark_masq) = (
-        chains.fixed("SERVICES"),
-        chains.fixed("NODEPORTS"),
-        chains.fixed("POSTROUTING"),
-        chains.fixed("MARK-MASQ"),
-    );
-    let (external_services, forward) = (chains.fixed("EXTERNAL-SERVICES"), chains.fixed("FORWARD"));
+    let fixed = FixedChains::new(&chains);
+    let FixedChains { services, nodeports, postrouting, mark_masq, external_services, forward } =
+        &fixed;
     let mut set = Ruleset {
         filter_chains: vec![services.clone(), external_services.clone(), forward.clone()],
         nat_chains: vec![
@@ -156,91 +175,117 @@ pub fn render(ports: &[ServicePort], config: &RuleConfig) -> Ruleset {
             "-A {postrouting} -m comment --comment \"service traffic requiring SNAT\" -j MASQUERADE"
         ),
     ]);
-
     for port in ports {
-        let id = port.id();
-        let proto = port.protocol.iptables_name();
-        let matches = |dport: u16| format!("-p {proto} -m {proto} --dport {dport}");
-        let cluster = format!("-d {}/32 {}", port.cluster_ip, matches(port.port));
         if port.endpoints.is_empty() {
-            set.filter_rules.push(format!(
-                "-A {services} {cluster} -m comment --comment \"{id} has no endpoints\" -j {REJECT}"
-            ));
-            if let Some(node_port) = port.node_port {
-                set.filter_rules.push(format!(
-                    "-A {external_services} -m addrtype --dst-type LOCAL {} -m comment --comment \"{id} has no endpoints\" -j {REJECT}",
-                    matches(node_port),
-                ));
-            }
-            continue;
-        }
-        let svc = chains.service(port);
-        set.nat_chains.push(svc.clone());
-        set.nat_rules.push(format!(
-            "-A {services} {cluster} -m comment --comment \"{id} cluster IP\" -j {svc}"
-        ));
-        let from_outside = match &config.cluster_cidr {
-            Some(cidr) => format!("! -s {cidr} "),
-            None => String::new(),
-        };
-        set.nat_rules.push(format!(
-            "-A {svc} {from_outside}{cluster} -m comment --comment \"{id} cluster IP\" -j {mark_masq}"
-        ));
-        if let Some(node_port) = port.node_port {
-            let ext = chains.external(port);
-            set.nat_chains.push(ext.clone());
-            set.nat_rules.extend([
-                format!("-A {nodeports} {} -m comment --comment \"{id}\" -j {ext}", matches(node_port)),
-                // Traffic from outside arrives at a node address; replies must come back here.
-                format!(
-                    "-A {ext} -m comment --comment \"masquerade traffic for {id} external destinations\" -j {mark_masq}"
-                ),
-                format!("-A {ext} -j {svc}"),
-            ]);
-        }
-        let seps: Vec<String> = port.endpoints.iter().map(|e| chains.endpoint(port, e)).collect();
-        if let Some(seconds) = port.affinity_seconds {
-            for (endpoint, sep) in port.endpoints.iter().zip(&seps) {
-                set.nat_rules.push(format!(
-                    "-A {svc} -m comment --comment \"{id} -> {endpoint}\" -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}"
-                ));
-            }
-        }
-        let count = seps.len();
-        for (i, (endpoint, sep)) in port.endpoints.iter().zip(&seps).enumerate() {
-            // Each rule takes 1/(endpoints left) of what reaches it: uniform overall.
-            let statistic = if i + 1 < count {
-                format!(
-                    " -m statistic --mode random --probability {:.10}",
-                    1.0 / (count - i) as f64
-                )
-            } else {
-                String::new()
-            };
-            set.nat_rules.push(format!(
-                "-A {svc} -m comment --comment \"{id} -> {endpoint}\"{statistic} -j {sep}"
-            ));
-        }
-        for (endpoint, sep) in port.endpoints.iter().zip(&seps) {
-            set.nat_chains.push(sep.clone());
-            let remember = match port.affinity_seconds {
-                Some(_) => format!(" -m recent --name {sep} --set"),
-                None => String::new(),
-            };
-            set.nat_rules.extend([
-                // Hairpin: a pod reaching itself through its Service must see the node as
-                // the source, or it would answer itself directly.
-                format!("-A {sep} -s {}/32 -m comment --comment \"{id}\" -j {mark_masq}", endpoint.ip),
-                format!(
-                    "-A {sep} -p {proto} -m comment --comment \"{id}\"{remember} -m {proto} -j DNAT --to-destination {endpoint}"
-                ),
-            ]);
+            reject(&mut set, port, &fixed);
+        } else {
+            route(&mut set, port, &chains, &fixed, config);
         }
     }
     set.nat_rules.push(format!(
         "-A {services} ! -d 127.0.0.0/8 -m comment --comment \"node ports; must be the last rule of this chain\" -m addrtype --dst-type LOCAL -j {nodeports}"
     ));
     set
+}
+
+/// `-p tcp -m tcp --dport N`, for `port`'s protocol.
+fn port_match(port: &ServicePort, number: u16) -> String {
+    let proto = port.protocol.iptables_name();
+    format!("-p {proto} -m {proto} --dport {number}")
+}
+
+/// A port without endpoints: its ClusterIP and NodePort refuse connections.
+fn reject(set: &mut Ruleset, port: &ServicePort, fixed: &FixedChains) {
+    let (id, services) = (port.id(), &fixed.services);
+    set.filter_rules.push(format!(
+        "-A {services} -d {}/32 {} -m comment --comment \"{id} has no endpoints\" -j {REJECT}",
+        port.cluster_ip,
+        port_match(port, port.port)
+    ));
+    if let Some(node_port) = port.node_port {
+        set.filter_rules.push(format!(
+            "-A {} -m addrtype --dst-type LOCAL {} -m comment --comment \"{id} has no endpoints\" -j {REJECT}",
+            fixed.external_services,
+            port_match(port, node_port),
+        ));
+    }
+}
+
+/// A port with endpoints: its ClusterIP (and NodePort) lead to a SVC chain that picks one.
+fn route(
+    set: &mut Ruleset,
+    port: &ServicePort,
+    chains: &Chains<'_>,
+    fixed: &FixedChains,
+    config: &RuleConfig,
+) {
+    let (id, mark_masq) = (port.id(), &fixed.mark_masq);
+    let proto = port.protocol.iptables_name();
+    let cluster = format!("-d {}/32 {}", port.cluster_ip, port_match(port, port.port));
+    let svc = chains.service(port);
+    set.nat_chains.push(svc.clone());
+    set.nat_rules.push(format!(
+        "-A {} {cluster} -m comment --comment \"{id} cluster IP\" -j {svc}",
+        fixed.services
+    ));
+    let from_outside = match &config.cluster_cidr {
+        Some(cidr) => format!("! -s {cidr} "),
+        None => String::new(),
+    };
+    set.nat_rules.push(format!(
+        "-A {svc} {from_outside}{cluster} -m comment --comment \"{id} cluster IP\" -j {mark_masq}"
+    ));
+    if let Some(node_port) = port.node_port {
+        let ext = chains.external(port);
+        set.nat_chains.push(ext.clone());
+        set.nat_rules.extend([
+            format!(
+                "-A {} {} -m comment --comment \"{id}\" -j {ext}",
+                fixed.nodeports,
+                port_match(port, node_port)
+            ),
+            // Traffic from outside arrives at a node address; replies must come back here.
+            format!(
+                "-A {ext} -m comment --comment \"masquerade traffic for {id} external destinations\" -j {mark_masq}"
+            ),
+            format!("-A {ext} -j {svc}"),
+        ]);
+    }
+    let seps: Vec<String> = port.endpoints.iter().map(|e| chains.endpoint(port, e)).collect();
+    if let Some(seconds) = port.affinity_seconds {
+        for (endpoint, sep) in port.endpoints.iter().zip(&seps) {
+            set.nat_rules.push(format!(
+                "-A {svc} -m comment --comment \"{id} -> {endpoint}\" -m recent --name {sep} --rcheck --seconds {seconds} --reap -j {sep}"
+            ));
+        }
+    }
+    let count = seps.len();
+    for (i, (endpoint, sep)) in port.endpoints.iter().zip(&seps).enumerate() {
+        // Each rule takes 1/(endpoints left) of what reaches it: uniform overall.
+        let statistic = if i + 1 < count {
+            format!(" -m statistic --mode random --probability {:.10}", 1.0 / (count - i) as f64)
+        } else {
+            String::new()
+        };
+        set.nat_rules.push(format!(
+            "-A {svc} -m comment --comment \"{id} -> {endpoint}\"{statistic} -j {sep}"
+        ));
+    }
+    for (endpoint, sep) in port.endpoints.iter().zip(&seps) {
+        set.nat_chains.push(sep.clone());
+        let remember = match port.affinity_seconds {
+            Some(_) => format!(" -m recent --name {sep} --set"),
+            None => String::new(),
+        };
+        set.nat_rules.extend([
+            // Hairpin: a pod reaching itself through its Service must see the node as the
+            // source, or it would answer itself directly.
+            format!("-A {sep} -s {}/32 -m comment --comment \"{id}\" -j {mark_masq}", endpoint.ip),
+            format!(
+                "-A {sep} -p {proto} -m comment --comment \"{id}\"{remember} -m {proto} -j DNAT --to-destination {endpoint}"
+            ),
+        ]);
+    }
 }
 
 /// A rule in a built-in chain that leads into this proxy's chains.
