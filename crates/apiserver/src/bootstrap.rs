@@ -1,5 +1,6 @@
 //! Objects every cluster has: the system namespaces, the `default/kubernetes` Service with its
-//! Endpoints and EndpointSlice, and the built-in PriorityClasses. Created when missing.
+//! Endpoints and EndpointSlice, and the built-in PriorityClasses. Created when missing; the
+//! `kubernetes` endpoints are also corrected when they name another address or port.
 
 use capstan_api::registry;
 use capstan_store::{Store, StoreError};
@@ -54,6 +55,40 @@ async fn create_if_missing(
     let bytes = serde_json::to_vec(&object).map_err(|e| StoreError::Internal(e.to_string()))?;
     match store.create(&key, bytes.into()).await {
         Ok(_) | Err(StoreError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Stores `object` unless one of its name exists; an existing one whose `fields` differ gets
+/// `object`'s (upstream's endpoint reconciler: a server restarted on another address or port
+/// must not leave the `kubernetes` Service pointing at the old one).
+async fn create_or_correct(
+    store: &dyn Store,
+    group: &str,
+    plural: &str,
+    object: Value,
+    fields: &[&str],
+) -> Result<(), StoreError> {
+    let resource = registry::find(group, "v1", plural).expect("bootstrap resources are registered");
+    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+    let key = resource.key(object["metadata"]["namespace"].as_str(), &name);
+    let Some(current) = store.get(&key).await? else {
+        return create_if_missing(store, group, plural, object).await;
+    };
+    let Ok(mut stored) = serde_json::from_slice::<Value>(&current.value) else {
+        return Ok(());
+    };
+    if fields.iter().all(|field| stored[*field] == object[*field]) {
+        return Ok(());
+    }
+    for field in fields {
+        stored[*field] = object[*field].clone();
+    }
+    let bytes = serde_json::to_vec(&stored).map_err(|e| StoreError::Internal(e.to_string()))?;
+    tracing::info!(key, "correcting the kubernetes Service's endpoints to this server's address");
+    match store.update(&key, bytes.into(), current.mod_revision).await {
+        // Another server corrected it meanwhile; the next start looks again.
+        Ok(_) | Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -117,7 +152,7 @@ pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError
             "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}]}],
         }),
     );
-    create_if_missing(store, "", "endpoints", endpoints).await?;
+    create_or_correct(store, "", "endpoints", endpoints, &["subsets"]).await?;
     let slice = object(
         "discovery.k8s.io/v1",
         "EndpointSlice",
@@ -130,7 +165,14 @@ pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError
             "ports": [{"name": "https", "port": config.port, "protocol": "TCP"}],
         }),
     );
-    create_if_missing(store, "discovery.k8s.io", "endpointslices", slice).await?;
+    create_or_correct(
+        store,
+        "discovery.k8s.io",
+        "endpointslices",
+        slice,
+        &["addressType", "endpoints", "ports"],
+    )
+    .await?;
     for (name, value, description) in [
         (
             "system-node-critical",
@@ -158,4 +200,52 @@ pub async fn ensure(store: &dyn Store, config: &Config) -> Result<(), StoreError
         create_if_missing(store, "scheduling.k8s.io", "priorityclasses", class).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use capstan_store::Datastore;
+
+    fn config(advertise: &str, port: u16) -> Config {
+        Config {
+            data_dir: std::path::PathBuf::new(),
+            advertise_address: advertise.parse().unwrap(),
+            port,
+            service_range: crate::services::ServiceRange::parse("10.43.0.0/16").unwrap(),
+            watch_cache_size: 16,
+            event_ttl: std::time::Duration::from_secs(60),
+            admission: Default::default(),
+            metrics: Default::default(),
+        }
+    }
+
+    async fn stored(store: &dyn Store, key: &str) -> Value {
+        serde_json::from_slice(&store.get(key).await.unwrap().unwrap().value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_kubernetes_endpoints_follow_the_advertised_address_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Datastore::Sqlite(dir.path().join("state.db")).open().await.unwrap();
+        ensure(&*store, &config("127.0.0.1", 6443)).await.unwrap();
+        let key = |group, plural| {
+            registry::find(group, "v1", plural).unwrap().key(Some("default"), "kubernetes")
+        };
+        let slice_key = &key("discovery.k8s.io", "endpointslices");
+        let uid = stored(&*store, slice_key).await["metadata"]["uid"].clone();
+
+        ensure(&*store, &config("192.0.2.2", 7443)).await.unwrap();
+        let slice = stored(&*store, slice_key).await;
+        assert_eq!(slice["endpoints"][0]["addresses"], json!(["192.0.2.2"]));
+        assert_eq!(slice["ports"][0]["port"], 7443);
+        assert_eq!(slice["metadata"]["uid"], uid, "corrected in place, not replaced");
+        let endpoints = stored(&*store, &key("", "endpoints")).await;
+        assert_eq!(endpoints["subsets"][0]["addresses"][0]["ip"], "192.0.2.2");
+        assert_eq!(endpoints["subsets"][0]["ports"][0]["port"], 7443);
+
+        let revision = store.current_revision().await.unwrap();
+        ensure(&*store, &config("192.0.2.2", 7443)).await.unwrap();
+        assert_eq!(store.current_revision().await.unwrap(), revision, "nothing to correct");
+    }
 }

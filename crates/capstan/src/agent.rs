@@ -19,6 +19,15 @@ pub enum RuntimeKind {
     Simulated,
 }
 
+/// How the node's Services reach their endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyMode {
+    /// kube-proxy's iptables mode: NAT rules in the host's kernel (needs root).
+    Iptables,
+    /// No Service data plane on this node.
+    None,
+}
+
 const JOIN_DEADLINE: Duration = Duration::from_secs(30);
 
 const AGENT_ABOUT: &str = "\
@@ -35,7 +44,13 @@ pods get IPs from the node's spec.podCIDR (or 10.(64+i/256).(i%256).0/24 for nod
 container ends only when its pod has the annotation capstan.io/simulated-exit-code (every \
 non-init container) or capstan.io/simulated-exit-code.<container>: it then exits with that code \
 capstan.io/simulated-run-duration (e.g. 5s; default 0s) after starting. Init containers exit 0 \
-at once. `docker` is not built yet: the agent says so and exits non-zero.";
+at once. `docker` is not built yet: the agent says so and exits non-zero.
+
+The proxy (--proxy-mode iptables, the default with the docker runtime) programs this host's \
+iptables NAT rules so ClusterIPs and NodePorts reach their endpoints, like kube-proxy's iptables \
+mode. Its chains are named PREFIX-… (--proxy-chain-prefix), so several clusters can share a \
+host; they are removed when the agent stops (SIGTERM) and swept when it starts. Simulated \
+nodes run no proxy unless asked, and never with --node-count.";
 
 #[derive(clap::Args)]
 #[command(long_about = AGENT_ABOUT)]
@@ -81,6 +96,16 @@ pub struct AgentArgs {
     /// Pods synced (and pod statuses written) at once.
     #[arg(long, default_value_t = 64)]
     pub pod_sync_concurrency: u16,
+    /// The Service proxy [default: iptables with the docker runtime, none when simulated].
+    #[arg(long, value_enum)]
+    pub proxy_mode: Option<ProxyMode>,
+    /// Starts the names of the proxy's iptables chains: 1-10 of A-Z, 0-9 [default: CP and a
+    /// hash of the node name].
+    #[arg(long)]
+    pub proxy_chain_prefix: Option<String>,
+    /// Pod IPs come from this range; traffic to Services from elsewhere is masqueraded.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: String,
 }
 
 impl AgentArgs {
@@ -101,6 +126,9 @@ impl AgentArgs {
             sim_memory: "256Gi".into(),
             sim_pods: "110".into(),
             pod_sync_concurrency: 64,
+            proxy_mode: None,
+            proxy_chain_prefix: None,
+            cluster_cidr: "10.42.0.0/16".into(),
         }
     }
 }
@@ -111,6 +139,15 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     if args.node_count == Some(0) {
         bail!("--node-count must be at least 1");
+    }
+    let proxy_mode = args.proxy_mode.unwrap_or(match args.runtime {
+        RuntimeKind::Docker => ProxyMode::Iptables,
+        RuntimeKind::Simulated => ProxyMode::None,
+    });
+    if proxy_mode == ProxyMode::Iptables && args.node_count.is_some() {
+        bail!(
+            "--proxy-mode iptables programs this host, which is no simulated node of --node-count"
+        );
     }
     let shutdown = crate::server::shutdown_signal()?;
     let ca = match &args.certificate_authority {
@@ -127,6 +164,12 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let node_names = match args.node_count {
         Some(count) => (0..count).map(|i| format!("{base}-{i}")).collect(),
         None => vec![base],
+    };
+    let proxy_config = match proxy_mode {
+        ProxyMode::Iptables => {
+            Some(proxy_config(&args.proxy_chain_prefix, &node_names[0], &args.cluster_cidr)?)
+        }
+        ProxyMode::None => None,
     };
     let host_ip = match args.node_ip {
         Some(ip) => ip,
@@ -153,16 +196,60 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     tracing::info!(nodes = config.node_names.len(), port = config.kubelet_port, "agent starting");
     let name = config.node_names[0].clone();
+    // The proxy stops with the agent, on a signal or when the kubelet fails.
+    let (stop_proxy, proxy_stopped) = tokio::sync::oneshot::channel::<()>();
+    let proxy = proxy_config.map(|config| {
+        let signalled = shutdown();
+        tokio::spawn(capstan_proxy::run(
+            client.clone(),
+            config,
+            std::sync::Arc::new(capstan_proxy::SystemIptables),
+            async move {
+                tokio::select! {
+                    () = signalled => {}
+                    _ = proxy_stopped => {}
+                }
+            },
+        ))
+    });
     let stopped = shutdown();
     let server = tokio::spawn(async move {
         if let Err(e) = capstan_kubelet::server::serve(listener, host_ip, &name, stopped).await {
             tracing::error!("kubelet port: {e}");
         }
     });
-    capstan_kubelet::run(client, config, simulated_runtime, shutdown()).await?;
+    let kubelet = capstan_kubelet::run(client, config, simulated_runtime, shutdown()).await;
     server.abort();
+    drop(stop_proxy);
+    if let Some(proxy) = proxy {
+        // It removes its iptables rules on the way out.
+        match proxy.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("proxy: {e}"),
+            Err(e) => tracing::error!("proxy task: {e}"),
+        }
+    }
+    kubelet?;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+fn proxy_config(
+    prefix: &Option<String>,
+    node: &str,
+    cluster_cidr: &str,
+) -> anyhow::Result<capstan_proxy::ProxyConfig> {
+    let prefix = prefix.clone().unwrap_or_else(|| capstan_proxy::rules::prefix_for(node));
+    if !capstan_proxy::rules::valid_prefix(&prefix) {
+        bail!("--proxy-chain-prefix {prefix:?} must be 1 to 10 of A-Z and 0-9");
+    }
+    if capstan_proxy::rules::parse_cidr(cluster_cidr).is_none() {
+        bail!("--cluster-cidr {cluster_cidr:?} is not an IPv4 CIDR like 10.42.0.0/16");
+    }
+    Ok(capstan_proxy::ProxyConfig::new(capstan_proxy::RuleConfig {
+        prefix,
+        cluster_cidr: Some(cluster_cidr.to_owned()),
+    }))
 }
 
 pub fn simulated_runtime(_node: &str) -> NodeRuntime {

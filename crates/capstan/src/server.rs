@@ -11,7 +11,10 @@ use capstan_apiserver::services::ServiceRange;
 use capstan_apiserver::{ApiServer, Config, MetricsSource, Pki, ServingNames};
 use capstan_store::{Compactor, Datastore, Store};
 
-use crate::agent::{AgentArgs, RuntimeKind};
+use crate::agent::{AgentArgs, ProxyMode, RuntimeKind};
+
+/// How long the local agent may take to stop after the API server has.
+const AGENT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(clap::Args)]
 pub struct ServerArgs {
@@ -28,8 +31,9 @@ pub struct ServerArgs {
     /// The port the API server listens on (0 picks a free one).
     #[arg(long, default_value_t = 6443)]
     pub https_listen_port: u16,
-    /// The address clients are told to reach the API server at (default: the bind address,
-    /// or 127.0.0.1 when binding every address).
+    /// The address clients (and the `kubernetes` Service's endpoints) reach the API server at
+    /// [default: the bind address; when binding every address, this host's address on its
+    /// default route, or 127.0.0.1 without one].
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,
     /// The range Service ClusterIPs come from; its first address is the `kubernetes` Service's.
@@ -64,6 +68,12 @@ pub struct ServerArgs {
     /// The local agent's kubelet port (0 picks a free one).
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
+    /// The local agent's Service proxy (see `capstan agent --help`).
+    #[arg(long, value_enum)]
+    pub proxy_mode: Option<ProxyMode>,
+    /// The prefix of the local agent's iptables chains.
+    #[arg(long)]
+    pub proxy_chain_prefix: Option<String>,
     #[command(flatten)]
     pub controllers: crate::controller_flags::ControllerFlags,
 }
@@ -91,7 +101,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let kubernetes_service_ip = IpAddr::V4(service_range.first());
     let advertise_address =
         args.advertise_address.unwrap_or(if args.bind_address.is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
+            primary_ipv4()
         } else {
             args.bind_address
         });
@@ -160,7 +170,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         Some(RuntimeKind::Simulated) if !args.disable_agent => {
             let agent = AgentArgs::local(&server.url(), &args.data_dir, args.node_name.clone());
             Some(tokio::spawn(async move {
-                let agent = AgentArgs { kubelet_port: args.kubelet_port, ..agent };
+                let agent = AgentArgs {
+                    kubelet_port: args.kubelet_port,
+                    proxy_mode: args.proxy_mode,
+                    proxy_chain_prefix: args.proxy_chain_prefix,
+                    cluster_cidr: args.controllers.cluster_cidr,
+                    ..agent
+                };
                 if let Err(e) = crate::agent::run(agent).await {
                     tracing::error!("local agent: {e:#}");
                 }
@@ -172,8 +188,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     compactor.abort();
     controllers.abort();
     scheduler.abort();
-    if let Some(agent) = agent {
-        agent.abort();
+    if let Some(mut agent) = agent {
+        // The agent heard the signal too; its proxy removes its iptables rules before it ends.
+        if tokio::time::timeout(AGENT_STOP_GRACE, &mut agent).await.is_err() {
+            tracing::warn!("the local agent did not stop within {AGENT_STOP_GRACE:?}");
+            agent.abort();
+        }
     }
     tracing::info!("shutting down");
     Ok(())
@@ -202,6 +222,16 @@ fn serving_names(args: &ServerArgs, advertise: IpAddr, service_ip: IpAddr) -> Se
         }
     }
     ServingNames { ips, dns }
+}
+
+/// The address this host's default route leaves from (no packet is sent), or 127.0.0.1: pods
+/// can reach it, which they cannot a loopback address.
+fn primary_ipv4() -> IpAddr {
+    // Any address outside the local networks selects the default route; this one is TEST-NET-3.
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| socket.connect("203.0.113.1:53").and_then(|()| socket.local_addr()))
+        .map(|addr| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 pub fn default_database(data_dir: &std::path::Path) -> PathBuf {

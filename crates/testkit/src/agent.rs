@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -42,6 +43,24 @@ impl CapstanAgent {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Asks the agent to stop (SIGTERM), as an init system would, and waits up to `within`
+    /// for it to exit; kills it after that. True when it exited by itself.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let signalled = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        let deadline = Instant::now() + within;
+        while signalled && Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.stop();
+        false
     }
 
     /// Stops the agent (SIGKILL) and waits for it to exit.

@@ -17,21 +17,18 @@ pub struct CapstanServer {
 }
 
 impl CapstanServer {
-    /// Starts `binary server` with its data in a fresh temp dir, on a free loopback port, and
-    /// waits until its kubeconfig is written and `/readyz` answers.
+    /// Starts `binary server` with its data in a fresh temp dir, on a free loopback port (or
+    /// the `--bind-address` in `extra_args`), and waits until its kubeconfig is written and
+    /// `/readyz` answers.
     pub fn start(binary: &Path, extra_args: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let child = Command::new(binary)
-            .args([
-                "server",
-                "--bind-address",
-                "127.0.0.1",
-                "--https-listen-port",
-                "0",
-                "--data-dir",
-            ])
-            .arg(dir.path())
+        let mut command = Command::new(binary);
+        command.args(["server", "--https-listen-port", "0", "--data-dir"]).arg(dir.path());
+        if !extra_args.contains(&"--bind-address") {
+            command.args(["--bind-address", "127.0.0.1"]);
+        }
+        let child = command
             .args(extra_args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
