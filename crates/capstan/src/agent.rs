@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use capstan_kubelet::node_status::Capacity;
+use capstan_kubelet::runtime::docker::{DEFAULT_PAUSE_IMAGE, DockerRuntime};
 use capstan_kubelet::runtime::simulated::SimulatedRuntime;
 use capstan_kubelet::{KubeletConfig, NodeRuntime};
 
 /// The runtimes pods can run in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeKind {
-    /// Docker Engine (not built yet).
+    /// Docker Engine (DOCKER_HOST or /var/run/docker.sock).
     Docker,
     /// In-memory containers that run at once (kwok-style simulated nodes).
     Simulated,
@@ -30,12 +31,9 @@ the server's certificate against the cluster CA (the server's DATA_DIR/tls/ca.cr
 --certificate-authority; without it the agent looks for tls/ca.crt beside the token file, which \
 is where it is when the token file is the server's own. It never connects without checking.
 
-Runtimes: `simulated` keeps containers in memory: images pull and containers start at once, and \
-pods get IPs from the node's spec.podCIDR (or 10.(64+i/256).(i%256).0/24 for node i). A \
-container ends only when its pod has the annotation capstan.io/simulated-exit-code (every \
-non-init container) or capstan.io/simulated-exit-code.<container>: it then exits with that code \
-capstan.io/simulated-run-duration (e.g. 5s; default 0s) after starting. Init containers exit 0 \
-at once. `docker` is not built yet: the agent says so and exits non-zero.";
+Runtimes: `docker` runs the pods in the Docker Engine at DOCKER_HOST (default unix:///var/run/docker.sock), as upstream's dockershim did: each pod gets a sandbox container (--pod-infra-container-image, pulled if missing) on the bridge network capstan-NODE, whose subnet is the node's spec.podCIDR, and its containers join the sandbox's network. Containers get their env (valueFrom, envFrom, the Service variables), their volumes (emptyDir, hostPath, configMap, secret, downwardAPI, projected with service-account tokens from the TokenRequest API) under DATA_DIR/pods, and their terminationMessagePath. Everything is labelled (io.kubernetes.pod.uid, capstan.io/node, …) so a restarted agent finds its pods again.
+
+`simulated` keeps containers in memory: images pull and containers start at once, and pods get IPs from the node's spec.podCIDR (or 10.(64+i/256).(i%256).0/24 for node i). A container ends only when its pod has the annotation capstan.io/simulated-exit-code (every non-init container) or capstan.io/simulated-exit-code.<container>: it then exits with that code capstan.io/simulated-run-duration (e.g. 5s; default 0s) after starting. Init containers exit 0 at once.";
 
 #[derive(clap::Args)]
 #[command(long_about = AGENT_ABOUT)]
@@ -56,6 +54,9 @@ pub struct AgentArgs {
     /// What runs the pods' containers.
     #[arg(long, value_enum, default_value = "docker")]
     pub runtime: RuntimeKind,
+    /// The image of the pods' sandbox ("pause") containers (docker runtime).
+    #[arg(long, default_value = DEFAULT_PAUSE_IMAGE)]
+    pub pod_infra_container_image: String,
     /// Registers this many simulated nodes NAME-0 … NAME-(N-1) (needs --runtime simulated).
     #[arg(long)]
     pub node_count: Option<usize>,
@@ -93,6 +94,7 @@ impl AgentArgs {
             certificate_authority: Some(data_dir.join("tls").join("ca.crt")),
             node_name,
             runtime: RuntimeKind::Simulated,
+            pod_infra_container_image: DEFAULT_PAUSE_IMAGE.into(),
             node_count: None,
             data_dir: data_dir.join("agent"),
             kubelet_port: 10250,
@@ -106,8 +108,8 @@ impl AgentArgs {
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    if args.runtime == RuntimeKind::Docker {
-        bail!("the docker runtime is not built yet; use --runtime simulated");
+    if args.runtime == RuntimeKind::Docker && args.node_count.is_some() {
+        bail!("--node-count needs --runtime simulated");
     }
     if args.node_count == Some(0) {
         bail!("--node-count must be at least 1");
@@ -132,6 +134,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         Some(ip) => ip,
         None => outbound_ip(&args.server),
     };
+    let docker = match args.runtime {
+        RuntimeKind::Docker => Some(
+            DockerRuntime::connect(&node_names[0], &args.pod_infra_container_image)
+                .await
+                .context("connecting to the Docker Engine")?,
+        ),
+        RuntimeKind::Simulated => None,
+    };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         args.kubelet_port,
@@ -148,8 +158,9 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             pods: args.sim_pods,
             ..Capacity::default()
         },
-        labels: [("capstan.io/runtime".to_owned(), "simulated".to_owned())].into(),
+        labels: [("capstan.io/runtime".to_owned(), runtime_label(args.runtime).to_owned())].into(),
         pod_concurrency: args.pod_sync_concurrency,
+        pods_dir: docker.is_some().then(|| args.data_dir.join("pods")),
     };
     tracing::info!(nodes = config.node_names.len(), port = config.kubelet_port, "agent starting");
     let name = config.node_names[0].clone();
@@ -159,10 +170,24 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             tracing::error!("kubelet port: {e}");
         }
     });
-    capstan_kubelet::run(client, config, simulated_runtime, shutdown()).await?;
+    let runtime_for = |node: &str| match &docker {
+        Some(docker) => NodeRuntime {
+            containers: std::sync::Arc::new(docker.clone()),
+            images: std::sync::Arc::new(docker.clone()),
+        },
+        None => simulated_runtime(node),
+    };
+    capstan_kubelet::run(client, config, runtime_for, shutdown()).await?;
     server.abort();
     tracing::info!("agent stopped");
     Ok(())
+}
+
+fn runtime_label(kind: RuntimeKind) -> &'static str {
+    match kind {
+        RuntimeKind::Docker => "docker",
+        RuntimeKind::Simulated => "simulated",
+    }
 }
 
 pub fn simulated_runtime(_node: &str) -> NodeRuntime {

@@ -24,6 +24,7 @@ fn worker(runtime: &RecordingRuntime) -> PodWorker {
         images: Arc::new(runtime.clone()),
         host_ip: "192.168.1.10".parse().unwrap(),
         runtime_name: "simulated".into(),
+        files: None,
     }
 }
 

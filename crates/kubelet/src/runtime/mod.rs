@@ -1,11 +1,13 @@
 //! The container runtime the kubelet drives, shaped like CRI's RuntimeService and ImageService
 //! so Docker (bollard), a CRI socket and the simulated runtime all fit behind the same traits.
 
+pub mod docker;
 pub mod recording;
 pub mod simulated;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -94,8 +96,18 @@ pub struct ContainerConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
+    /// Host files and directories (the pod's volumes) bind-mounted into the container.
+    pub mounts: Vec<Mount>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+}
+
+/// A host path bind-mounted into a container (CRI's Mount).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub read_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
