@@ -37,6 +37,8 @@ pub enum Error {
     Encode(#[from] serde_json::Error),
     #[error("node {0} is not registered yet")]
     NotRegistered(String),
+    #[error("node {0} has no spec.podCIDR yet (the node IPAM controller assigns it)")]
+    NoPodCidr(String),
 }
 
 /// How the agent's nodes look.

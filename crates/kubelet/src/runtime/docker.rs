@@ -484,6 +484,10 @@ impl ContainerRuntime for DockerRuntime {
         Ok(())
     }
 
+    fn needs_assigned_pod_cidr(&self) -> bool {
+        true
+    }
+
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
         if !config.host_network && self.network_cidr.lock().await.is_none() {
             return Err(RuntimeError::Runtime("the node's pod network is not set up yet".into()));

@@ -177,6 +177,11 @@ pub trait ContainerRuntime: Send + Sync {
     async fn version(&self) -> Result<RuntimeVersion>;
     /// Tells the runtime the node's pod CIDR, which sandbox IPs come from.
     async fn update_runtime_config(&self, pod_cidr: &str) -> Result<()>;
+    /// Whether pods must wait for the CIDR the cluster assigns the Node (a real network that
+    /// cannot move under running pods) instead of starting on a per-node default.
+    fn needs_assigned_pod_cidr(&self) -> bool {
+        false
+    }
     /// Creates and starts a sandbox (the pod's network namespace); returns its id.
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String>;
     /// Stops the sandbox and every container in it and releases its IP; idempotent.
