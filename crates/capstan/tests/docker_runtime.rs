@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use capstan_testkit::{
-    BUSYBOX_IMAGE, CapstanAgent, CapstanServer, DockerNodeCleanup, Kubectl, PAUSE_IMAGE,
-    ensure_test_images, wait_until,
+    BUSYBOX_IMAGE, CapstanAgent, CapstanServer, DockerNodeCleanup, KUBECTL_IMAGE, Kubectl,
+    PAUSE_IMAGE, ensure_test_images, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -170,4 +170,11 @@ fn the_service_account_volume_holds_a_token_that_authenticates_the_ca_and_the_na
     assert!(out.status.success(), "the pod's token: {}", String::from_utf8_lossy(&out.stderr));
     let bogus = with_token("not-a-token");
     assert!(!bogus.status.success(), "a bogus token must not authenticate");
+
+    // The kubectl test image runs (in-cluster API calls need the Service proxy).
+    let manifest = pod("kubectl-client", "Never", "kubectl version --client", "")
+        .replace("CONTAINER_EXTRA", "")
+        .replace(BUSYBOX_IMAGE, KUBECTL_IMAGE);
+    kubectl.create(&manifest);
+    wait_phase(&cluster, "kubectl-client", "Succeeded");
 }

@@ -305,7 +305,7 @@ pub fn container_name(
         name_part(&pod.namespace),
         name_part(&pod.uid),
         config.attempt,
-        &sandbox_id[..sandbox_id.len().min(12)]
+        sandbox_id.chars().take(12).collect::<String>()
     )
 }
 
