@@ -1,5 +1,6 @@
 //! `capstan agent --runtime docker` against the real Docker Engine on this machine, with test
-//! images imported locally: pods run in a sandbox on the node's pod CIDR, report exit codes,
+//! images imported locally: pods run in a sandbox on the node's pod CIDR (found again by a
+//! restarted agent), report exit codes and pull failures,
 //! see their env and volumes, get a working service-account token, and leave nothing behind.
 
 use std::path::Path;
@@ -32,12 +33,7 @@ fn cluster(test: &str, cluster_cidr: &str) -> DockerCluster {
     let docker = DockerNodeCleanup { node: node.clone() };
     let server = CapstanServer::start(binary(), &["--cluster-cidr", cluster_cidr])
         .expect("capstan server starts");
-    let agent = CapstanAgent::start(
-        binary(),
-        &server,
-        &["--runtime", "docker", "--node-name", &node, "--pod-infra-container-image", PAUSE_IMAGE],
-    )
-    .expect("capstan agent starts");
+    let agent = docker_agent(&server, &node);
     let cluster = DockerCluster { server, agent, docker };
     let kubectl = cluster.server.kubectl();
     wait_until("the docker node is Ready", WAIT, || {
@@ -48,6 +44,15 @@ fn cluster(test: &str, cluster_cidr: &str) -> DockerCluster {
         kubectl.run(&["get", "serviceaccount", "default"]).success
     });
     cluster
+}
+
+fn docker_agent(server: &CapstanServer, node: &str) -> CapstanAgent {
+    CapstanAgent::start(
+        binary(),
+        server,
+        &["--runtime", "docker", "--node-name", node, "--pod-infra-container-image", PAUSE_IMAGE],
+    )
+    .expect("capstan agent starts")
 }
 
 fn get(kubectl: &Kubectl, args: &[&str], path: &str) -> String {
@@ -87,8 +92,8 @@ fn termination_message(kubectl: &Kubectl, name: &str) -> String {
 }
 
 #[test]
-fn a_pod_runs_with_an_ip_from_the_node_pod_cidr_and_deleting_it_removes_its_containers() {
-    let cluster = cluster("run", "10.201.0.0/16");
+fn a_pod_runs_on_the_node_pod_cidr_and_an_agent_restarted_under_it_still_removes_its_containers() {
+    let mut cluster = cluster("run", "10.201.0.0/16");
     let kubectl = cluster.server.kubectl();
     let manifest = pod("sleeper", "Always", "sleep 3600", "").replace("CONTAINER_EXTRA", "");
     kubectl.create(&manifest);
@@ -104,6 +109,10 @@ fn a_pod_runs_with_an_ip_from_the_node_pod_cidr_and_deleting_it_removes_its_cont
     assert!(id.starts_with("docker://"), "{id}");
     assert_eq!(cluster.docker.containers().len(), 2, "a sandbox and the app container");
 
+    // A new agent finds the pod's containers again by their labels: it is the one that removes
+    // them when the pod is deleted.
+    cluster.agent.stop();
+    cluster.agent = docker_agent(&cluster.server, node);
     kubectl.ok(&["delete", "pod", "sleeper", "--wait=true"]);
     wait_until("the pod's containers and sandbox are gone from Docker", WAIT, || {
         cluster.docker.containers().is_empty()
@@ -111,7 +120,7 @@ fn a_pod_runs_with_an_ip_from_the_node_pod_cidr_and_deleting_it_removes_its_cont
 }
 
 #[test]
-fn a_container_that_exits_1_fails_its_pod_with_the_exit_code() {
+fn an_exit_code_1_fails_the_pod_and_an_unpullable_image_waits_in_err_image_pull() {
     let cluster = cluster("fail", "10.202.0.0/16");
     let kubectl = cluster.server.kubectl();
     let manifest = pod("failing", "Never", "exit 1", "").replace("CONTAINER_EXTRA", "");
@@ -120,6 +129,17 @@ fn a_container_that_exits_1_fails_its_pod_with_the_exit_code() {
     let terminated = "{.status.containerStatuses[0].state.terminated.exitCode} \
                       {.status.containerStatuses[0].state.terminated.reason}";
     assert_eq!(get(&kubectl, &["pod", "failing"], terminated), "1 Error");
+
+    // A real pull that fails (nothing listens on the loopback registry) waits in ErrImagePull.
+    let manifest = pod("unpullable", "Never", "true", "")
+        .replace("CONTAINER_EXTRA", "")
+        .replace(BUSYBOX_IMAGE, "127.0.0.1:9/capstan-test/missing:1")
+        .replace("\"imagePullPolicy\": \"Never\"", "\"imagePullPolicy\": \"Always\"");
+    kubectl.create(&manifest);
+    let reason = "{.status.containerStatuses[0].state.waiting.reason}";
+    wait_until("the unpullable image waits in ErrImagePull", WAIT, || {
+        get(&kubectl, &["pod", "unpullable"], reason) == "ErrImagePull"
+    });
 }
 
 #[test]
