@@ -1,7 +1,7 @@
 //! `capstan agent --runtime docker` against the real Docker Engine on this machine, with test
 //! images imported locally: pods run in a sandbox on the node's pod CIDR (found again by a
-//! restarted agent), report exit codes and pull failures,
-//! see their env and volumes, get a working service-account token, and leave nothing behind.
+//! restarted agent), report exit codes and pull failures, see their env and volumes, get a
+//! working service-account token, and leave nothing behind.
 
 use std::path::Path;
 use std::process::Command;
@@ -197,4 +197,40 @@ fn the_service_account_volume_holds_a_token_that_authenticates_the_ca_and_the_na
         .replace(BUSYBOX_IMAGE, KUBECTL_IMAGE);
     kubectl.create(&manifest);
     wait_phase(&cluster, "kubectl-client", "Succeeded");
+}
+
+#[test]
+fn server_with_the_docker_runtime_runs_its_local_agent_in_docker() {
+    ensure_test_images().expect("test images are imported");
+    let node = format!("dk-local-{}", std::process::id());
+    let docker = DockerNodeCleanup { node: node.clone() };
+    let server = CapstanServer::start(
+        binary(),
+        &[
+            "--runtime",
+            "docker",
+            "--node-name",
+            &node,
+            "--kubelet-port",
+            "0",
+            "--cluster-cidr",
+            "10.205.0.0/16",
+            "--pod-infra-container-image",
+            PAUSE_IMAGE,
+        ],
+    )
+    .expect("capstan server starts");
+    let kubectl = server.kubectl();
+    wait_until("the default service account exists", WAIT, || {
+        kubectl.run(&["get", "serviceaccount", "default"]).success
+    });
+    kubectl.create(&pod("local", "Never", "exit 0", "").replace("CONTAINER_EXTRA", ""));
+    let phase = "{.status.phase}";
+    wait_until("the local agent's pod Succeeded", WAIT, || {
+        get(&kubectl, &["pod", "local"], phase) == "Succeeded"
+    });
+    assert_eq!(get(&kubectl, &["pod", "local"], "{.spec.nodeName}"), node);
+    assert!(!docker.containers().is_empty(), "the pod ran in Docker");
+    // The server and its agent stop before `docker` removes what the node left.
+    drop(server);
 }
