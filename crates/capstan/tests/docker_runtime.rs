@@ -143,10 +143,9 @@ fn an_exit_code_1_fails_the_pod_and_an_unpullable_image_waits_in_err_image_pull(
 }
 
 #[test]
-fn env_from_fields_and_config_maps_and_a_config_map_volume_reach_the_container() {
+fn a_container_waits_for_its_config_map_then_sees_env_from_fields_and_it_and_its_volume() {
     let cluster = cluster("env", "10.203.0.0/16");
     let kubectl = cluster.server.kubectl();
-    kubectl.ok(&["create", "configmap", "settings", "--from-literal=color=red"]);
     let script = "echo \"$POD_NAME $MY_NAMESPACE $COLOR $(cat /etc/settings/color) \
                   $KUBERNETES_SERVICE_PORT\" > /dev/termination-log";
     let container_extra = r#", "env": [
@@ -158,6 +157,12 @@ fn env_from_fields_and_config_maps_and_a_config_map_volume_reach_the_container()
     let manifest =
         pod("envpod", "Never", script, volumes).replace("CONTAINER_EXTRA", container_extra);
     kubectl.create(&manifest);
+    // Until its ConfigMap exists the container waits, saying why.
+    let waiting = "{.status.containerStatuses[0].state.waiting.message}";
+    wait_until("the container waits for its ConfigMap", WAIT, || {
+        get(&kubectl, &["pod", "envpod"], waiting).contains("configmap \"settings\" not found")
+    });
+    kubectl.ok(&["create", "configmap", "settings", "--from-literal=color=red"]);
     wait_phase(&cluster, "envpod", "Succeeded");
     assert_eq!(termination_message(&kubectl, "envpod").trim(), "envpod default red red 443");
 }

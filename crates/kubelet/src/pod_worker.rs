@@ -134,27 +134,14 @@ impl PodWorker {
                     if let Some(refresh) = refresh {
                         pass.requeue(refresh);
                     }
-                    Some(prepared)
+                    Ok(Some(prepared))
                 }
                 Err(message) => {
-                    // Upstream's pod waits in ContainerCreating until its volumes mount.
-                    let all = spec.init_containers.iter().flatten().chain(&spec.containers);
-                    for container in all {
-                        let reason = "ContainerCreating".to_owned();
-                        let waiting = Waiting { reason, message: message.clone() };
-                        pass.waiting.insert(container.name.clone(), waiting);
-                    }
                     pass.requeue(IMAGE_PULL_RETRY);
-                    let status =
-                        self.status(pod, Some(&sandbox), &containers, &pass.waiting, false);
-                    return Ok(SyncResult {
-                        status,
-                        ready_to_delete: false,
-                        requeue_after: pass.requeue_after,
-                    });
+                    Err(message)
                 }
             },
-            None => None,
+            None => Ok(None),
         };
         let target =
             Target { pod, sandbox: &sandbox, config: &config, prepared: prepared.as_ref() };
@@ -374,9 +361,19 @@ impl PodWorker {
                     return Ok(None);
                 }
                 let config = target.config;
+                let prepared = match target.prepared {
+                    Ok(prepared) => prepared.as_ref(),
+                    Err(message) => {
+                        // Upstream's container waits in ContainerCreating until its volumes mount.
+                        let reason = "ContainerCreating".into();
+                        let waiting = Waiting { reason, message: message.clone() };
+                        pass.waiting.insert(name.clone(), waiting);
+                        return Ok(None);
+                    }
+                };
                 let mut container_config =
                     container_config(container, attempt, kind, &config.metadata);
-                if let Some(prepared) = target.prepared
+                if let Some(prepared) = prepared
                     && let Err(message) =
                         self.add_files(target.pod, container, prepared, &mut container_config)
                 {
@@ -468,8 +465,9 @@ struct Target<'a> {
     pod: &'a Pod,
     sandbox: &'a PodSandboxStatus,
     config: &'a PodSandboxConfig,
-    /// The pod's volumes and environment sources, when the runtime runs real containers.
-    prepared: Option<&'a PreparedPod>,
+    /// The pod's volumes and environment sources, when the runtime runs real containers, or
+    /// why they are not ready (containers already running go on; new ones wait).
+    prepared: Result<&'a Option<PreparedPod>, &'a String>,
 }
 
 /// The container's volume mounts as host paths (a subPath below its volume).
