@@ -70,13 +70,13 @@ pub struct AgentArgs {
     /// The node's InternalIP [default: the address this host reaches the server from].
     #[arg(long)]
     pub node_ip: Option<IpAddr>,
-    /// CPUs each simulated node offers.
+    /// CPUs each simulated node offers (a Docker node offers the host's CPUs and memory).
     #[arg(long, default_value = "32")]
     pub sim_cpu: String,
     /// Memory each simulated node offers.
     #[arg(long, default_value = "256Gi")]
     pub sim_memory: String,
-    /// Pods each simulated node takes.
+    /// Pods each node takes.
     #[arg(long, default_value = "110")]
     pub sim_pods: String,
     /// Pods synced (and pod statuses written) at once.
@@ -152,11 +152,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         node_names,
         host_ip,
         kubelet_port: listener.local_addr()?.port(),
-        capacity: Capacity {
-            cpu: args.sim_cpu,
-            memory: args.sim_memory,
-            pods: args.sim_pods,
-            ..Capacity::default()
+        capacity: match args.runtime {
+            RuntimeKind::Docker => host_capacity(&args.sim_pods),
+            RuntimeKind::Simulated => Capacity {
+                cpu: args.sim_cpu,
+                memory: args.sim_memory,
+                pods: args.sim_pods,
+                ..Capacity::default()
+            },
         },
         labels: [("capstan.io/runtime".to_owned(), runtime_label(args.runtime).to_owned())].into(),
         pod_concurrency: args.pod_sync_concurrency,
@@ -181,6 +184,22 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     server.abort();
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// What this host offers a real node: its CPUs and memory (`--sim-pods` pods).
+fn host_capacity(pods: &str) -> Capacity {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
+    let defaults = Capacity::default();
+    Capacity {
+        cpu: cpus.to_string(),
+        memory: memory_kib.map_or(defaults.memory.clone(), |kib| format!("{kib}Ki")),
+        pods: pods.to_owned(),
+        ..defaults
+    }
 }
 
 fn runtime_label(kind: RuntimeKind) -> &'static str {

@@ -100,6 +100,8 @@ fn a_pod_runs_on_the_node_pod_cidr_and_an_agent_restarted_under_it_still_removes
     wait_phase(&cluster, "sleeper", "Running");
 
     let node = &cluster.docker.node;
+    let cpus = std::thread::available_parallelism().unwrap().get().to_string();
+    assert_eq!(get(&kubectl, &["node", node], "{.status.capacity.cpu}"), cpus, "the host's CPUs");
     let cidr = get(&kubectl, &["node", node], "{.spec.podCIDR}");
     let ip = get(&kubectl, &["pod", "sleeper"], "{.status.podIP}");
     let prefix = cidr.strip_suffix("0/24").expect("a /24 pod CIDR");
