@@ -173,13 +173,8 @@ impl PodFiles {
             .await
             .map_err(|e| format!("requesting a token for service account {account:?}: {e}"))?;
         let status = issued.status.ok_or("the TokenRequest came back without a token")?;
-        let now = SystemTime::now();
         let expires = SystemTime::from(status.expiration_timestamp.0);
-        let lifetime = expires.duration_since(now).unwrap_or(Duration::ZERO);
-        Ok(IssuedToken {
-            token: status.token,
-            refresh_at: now + lifetime * REFRESH_AT_PERCENT / 100,
-        })
+        Ok(IssuedToken { token: status.token, refresh_at: refresh_at(SystemTime::now(), expires) })
     }
 
     /// Forgets pod `uid`: its tokens and its files on the node.
@@ -192,6 +187,12 @@ impl PodFiles {
             tracing::warn!(uid, "removing {}: {e}", dir.display());
         }
     }
+}
+
+/// When a token issued at `now` that expires at `expires` is replaced: after 80% of its life.
+pub fn refresh_at(now: SystemTime, expires: SystemTime) -> SystemTime {
+    let lifetime = expires.duration_since(now).unwrap_or(Duration::ZERO);
+    now + lifetime * REFRESH_AT_PERCENT / 100
 }
 
 /// Creates a hostPath that its type says to create.
@@ -213,4 +214,32 @@ fn host_path_setup(path: &std::path::Path, kind: &str) -> Result<(), String> {
         _ => Ok(()),
     };
     result.map_err(|e| format!("creating hostPath {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_refreshed_after_80_percent_of_its_life_and_an_expired_one_at_once() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(refresh_at(now, now + hour), now + Duration::from_secs(2880));
+        assert_eq!(refresh_at(now, now - hour), now);
+    }
+
+    #[test]
+    fn host_paths_are_created_only_when_their_type_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("a/b");
+        host_path_setup(&made, "DirectoryOrCreate").unwrap();
+        assert!(made.is_dir());
+        let file = dir.path().join("c/f");
+        host_path_setup(&file, "FileOrCreate").unwrap();
+        assert!(file.is_file());
+        assert!(host_path_setup(&dir.path().join("missing"), "Directory").is_err());
+        assert!(host_path_setup(&file, "Directory").is_err());
+        host_path_setup(&dir.path().join("untyped"), "").unwrap();
+        assert!(!dir.path().join("untyped").exists());
+    }
 }
