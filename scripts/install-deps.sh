@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing capstan needs on a fresh Debian machine:
 # protoc with its well-known types (etcd-client compiles etcd's protobufs) and, for tests, the
-# real etcd server.
+# real etcd server and Debian's static busybox (the Docker tests import their images from it).
 set -euo pipefail
 need=(protoc /usr/include/google/protobuf/descriptor.proto)
 packages=(protobuf-compiler libprotobuf-dev)
 if [ "${1:-}" = test ]; then
-  need+=(etcd)
-  packages+=(etcd-server)
+  need+=(etcd /bin/busybox)
+  packages+=(etcd-server busybox-static)
 fi
 missing=()
 for i in "${!need[@]}"; do

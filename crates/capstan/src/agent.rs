@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use capstan_kubelet::node_status::Capacity;
+use capstan_kubelet::runtime::docker::{DEFAULT_PAUSE_IMAGE, DockerRuntime};
 use capstan_kubelet::runtime::simulated::SimulatedRuntime;
 use capstan_kubelet::{KubeletConfig, NodeRuntime};
 
 /// The runtimes pods can run in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeKind {
-    /// Docker Engine (not built yet).
+    /// Docker Engine (DOCKER_HOST or /var/run/docker.sock).
     Docker,
     /// In-memory containers that run at once (kwok-style simulated nodes).
     Simulated,
@@ -39,12 +40,21 @@ the server's certificate against the cluster CA (the server's DATA_DIR/tls/ca.cr
 --certificate-authority; without it the agent looks for tls/ca.crt beside the token file, which \
 is where it is when the token file is the server's own. It never connects without checking.
 
-Runtimes: `simulated` keeps containers in memory: images pull and containers start at once, and \
-pods get IPs from the node's spec.podCIDR (or 10.(64+i/256).(i%256).0/24 for node i). A \
-container ends only when its pod has the annotation capstan.io/simulated-exit-code (every \
-non-init container) or capstan.io/simulated-exit-code.<container>: it then exits with that code \
+Runtimes: `docker` runs the pods in the Docker Engine at DOCKER_HOST (default \
+unix:///var/run/docker.sock), as upstream's dockershim did: each pod gets a sandbox container \
+(--pod-infra-container-image, pulled if missing) on the bridge network capstan-NODE, whose \
+subnet is the node's spec.podCIDR, and its containers join the sandbox's network. Containers \
+get their env (valueFrom, envFrom, the Service variables), their volumes (emptyDir, hostPath, \
+configMap, secret, downwardAPI, projected with service-account tokens from the TokenRequest \
+API) under DATA_DIR/pods, and their terminationMessagePath. Everything is labelled \
+(io.kubernetes.pod.uid, capstan.io/node, …) so a restarted agent finds its pods again.
+
+`simulated` keeps containers in memory: images pull and containers start at once, and pods get \
+IPs from the node's spec.podCIDR (or 10.(64+i/256).(i%256).0/24 for node i). A container ends \
+only when its pod has the annotation capstan.io/simulated-exit-code (every non-init container) \
+or capstan.io/simulated-exit-code.<container>: it then exits with that code \
 capstan.io/simulated-run-duration (e.g. 5s; default 0s) after starting. Init containers exit 0 \
-at once. `docker` is not built yet: the agent says so and exits non-zero.
+at once.
 
 The proxy (--proxy-mode iptables, the default with the docker runtime) programs this host's \
 iptables NAT rules so ClusterIPs and NodePorts reach their endpoints, like kube-proxy's iptables \
@@ -71,6 +81,9 @@ pub struct AgentArgs {
     /// What runs the pods' containers.
     #[arg(long, value_enum, default_value = "docker")]
     pub runtime: RuntimeKind,
+    /// The image of the pods' sandbox ("pause") containers (docker runtime).
+    #[arg(long, default_value = DEFAULT_PAUSE_IMAGE)]
+    pub pod_infra_container_image: String,
     /// Registers this many simulated nodes NAME-0 … NAME-(N-1) (needs --runtime simulated).
     #[arg(long)]
     pub node_count: Option<usize>,
@@ -84,13 +97,13 @@ pub struct AgentArgs {
     /// The node's InternalIP [default: the address this host reaches the server from].
     #[arg(long)]
     pub node_ip: Option<IpAddr>,
-    /// CPUs each simulated node offers.
+    /// CPUs each simulated node offers (a Docker node offers the host's CPUs and memory).
     #[arg(long, default_value = "32")]
     pub sim_cpu: String,
     /// Memory each simulated node offers.
     #[arg(long, default_value = "256Gi")]
     pub sim_memory: String,
-    /// Pods each simulated node takes.
+    /// Pods each node takes.
     #[arg(long, default_value = "110")]
     pub sim_pods: String,
     /// Pods synced (and pod statuses written) at once.
@@ -118,6 +131,7 @@ impl AgentArgs {
             certificate_authority: Some(data_dir.join("tls").join("ca.crt")),
             node_name,
             runtime: RuntimeKind::Simulated,
+            pod_infra_container_image: DEFAULT_PAUSE_IMAGE.into(),
             node_count: None,
             data_dir: data_dir.join("agent"),
             kubelet_port: 10250,
@@ -134,8 +148,8 @@ impl AgentArgs {
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    if args.runtime == RuntimeKind::Docker {
-        bail!("the docker runtime is not built yet; use --runtime simulated");
+    if args.runtime == RuntimeKind::Docker && args.node_count.is_some() {
+        bail!("--node-count needs --runtime simulated");
     }
     if args.node_count == Some(0) {
         bail!("--node-count must be at least 1");
@@ -175,6 +189,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         Some(ip) => ip,
         None => outbound_ip(&args.server),
     };
+    let docker = match args.runtime {
+        RuntimeKind::Docker => Some(
+            DockerRuntime::connect(&node_names[0], &args.pod_infra_container_image)
+                .await
+                .context("connecting to the Docker Engine")?,
+        ),
+        RuntimeKind::Simulated => None,
+    };
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         args.kubelet_port,
@@ -185,14 +207,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         node_names,
         host_ip,
         kubelet_port: listener.local_addr()?.port(),
-        capacity: Capacity {
-            cpu: args.sim_cpu,
-            memory: args.sim_memory,
-            pods: args.sim_pods,
-            ..Capacity::default()
+        capacity: match args.runtime {
+            RuntimeKind::Docker => host_capacity(&args.sim_pods),
+            RuntimeKind::Simulated => Capacity {
+                cpu: args.sim_cpu,
+                memory: args.sim_memory,
+                pods: args.sim_pods,
+                ..Capacity::default()
+            },
         },
-        labels: [("capstan.io/runtime".to_owned(), "simulated".to_owned())].into(),
+        labels: [("capstan.io/runtime".to_owned(), runtime_label(args.runtime).to_owned())].into(),
         pod_concurrency: args.pod_sync_concurrency,
+        pods_dir: docker.is_some().then(|| args.data_dir.join("pods")),
     };
     tracing::info!(nodes = config.node_names.len(), port = config.kubelet_port, "agent starting");
     let name = config.node_names[0].clone();
@@ -218,7 +244,14 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             tracing::error!("kubelet port: {e}");
         }
     });
-    let kubelet = capstan_kubelet::run(client, config, simulated_runtime, shutdown()).await;
+    let runtime_for = |node: &str| match &docker {
+        Some(docker) => NodeRuntime {
+            containers: std::sync::Arc::new(docker.clone()),
+            images: std::sync::Arc::new(docker.clone()),
+        },
+        None => simulated_runtime(node),
+    };
+    let kubelet = capstan_kubelet::run(client, config, runtime_for, shutdown()).await;
     server.abort();
     drop(stop_proxy);
     if let Some(proxy) = proxy {
@@ -250,6 +283,29 @@ fn proxy_config(
         prefix,
         cluster_cidr: Some(cluster_cidr.to_owned()),
     }))
+}
+
+/// What this host offers a real node: its CPUs and memory (`--sim-pods` pods).
+fn host_capacity(pods: &str) -> Capacity {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|info| {
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
+    let defaults = Capacity::default();
+    Capacity {
+        cpu: cpus.to_string(),
+        memory: memory_kib.map_or(defaults.memory.clone(), |kib| format!("{kib}Ki")),
+        pods: pods.to_owned(),
+        ..defaults
+    }
+}
+
+fn runtime_label(kind: RuntimeKind) -> &'static str {
+    match kind {
+        RuntimeKind::Docker => "docker",
+        RuntimeKind::Simulated => "simulated",
+    }
 }
 
 pub fn simulated_runtime(_node: &str) -> NodeRuntime {

@@ -61,10 +61,14 @@ pub struct ServerArgs {
     /// The local agent's node name [default: hostname].
     #[arg(long)]
     pub node_name: Option<String>,
-    /// The local agent's runtime. Until the Docker runtime is built, the server runs a local
-    /// agent (one node) only when this is `simulated`; without it, no local agent runs.
+    /// The local agent's runtime: the server runs a local agent (one node) only when this is
+    /// given (`simulated` for in-memory containers, `docker` for the Docker Engine); without it,
+    /// no local agent runs, as before the Docker runtime existed.
     #[arg(long, value_enum)]
     pub runtime: Option<RuntimeKind>,
+    /// The local agent's sandbox ("pause") image (docker runtime).
+    #[arg(long, default_value = capstan_kubelet::runtime::docker::DEFAULT_PAUSE_IMAGE)]
+    pub pod_infra_container_image: String,
     /// The local agent's kubelet port (0 picks a free one).
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
@@ -79,9 +83,6 @@ pub struct ServerArgs {
 }
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    if args.runtime == Some(RuntimeKind::Docker) && !args.disable_agent {
-        anyhow::bail!("the docker runtime is not built yet; use --runtime simulated");
-    }
     let shutdown = shutdown_signal()?;
     let datastore = args
         .datastore_endpoint
@@ -167,7 +168,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     });
     let agent = match args.runtime {
-        Some(RuntimeKind::Simulated) if !args.disable_agent => {
+        Some(runtime) if !args.disable_agent => {
             let agent = AgentArgs::local(&server.url(), &args.data_dir, args.node_name.clone());
             Some(tokio::spawn(async move {
                 let agent = AgentArgs {
@@ -175,6 +176,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
                     proxy_mode: args.proxy_mode,
                     proxy_chain_prefix: args.proxy_chain_prefix,
                     cluster_cidr: args.controllers.cluster_cidr,
+                    runtime,
+                    pod_infra_container_image: args.pod_infra_container_image,
                     ..agent
                 };
                 if let Err(e) = crate::agent::run(agent).await {

@@ -252,7 +252,7 @@ fn server_with_the_simulated_runtime_runs_a_local_agent() {
 }
 
 #[test]
-fn the_docker_runtime_is_refused_until_it_is_built() {
+fn several_nodes_in_one_agent_are_refused_with_the_docker_runtime() {
     let out = Command::new(binary())
         .args([
             "agent",
@@ -262,10 +262,12 @@ fn the_docker_runtime_is_refused_until_it_is_built() {
             "/nonexistent",
             "--runtime",
             "docker",
+            "--node-count",
+            "2",
         ])
         .output()
         .expect("capstan runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("docker runtime is not built yet"), "{stderr}");
+    assert!(stderr.contains("--node-count needs --runtime simulated"), "{stderr}");
 }

@@ -155,11 +155,13 @@ impl Heartbeat {
 
     /// Hands the runtime the Node's pod CIDR, or this node's default one.
     async fn apply_pod_cidr(&self, node: &Node) -> Result<(), Error> {
-        let cidr = node
-            .spec
-            .as_ref()
-            .and_then(|s| s.pod_cidr.clone())
-            .unwrap_or_else(|| default_pod_cidr(self.node.index));
+        let assigned =
+            node.spec.as_ref().and_then(|s| s.pod_cidr.clone()).filter(|c| !c.is_empty());
+        // A real pod network must not start on a default range the cluster never assigned.
+        if assigned.is_none() && self.node.worker.runtime.needs_assigned_pod_cidr() {
+            return Err(Error::NoPodCidr(self.node.identity.name.clone()));
+        }
+        let cidr = assigned.unwrap_or_else(|| default_pod_cidr(self.node.index));
         self.node.worker.runtime.update_runtime_config(&cidr).await?;
         Ok(())
     }

@@ -2,17 +2,21 @@
 //! bound to them through a CRI-shaped `ContainerRuntime` (Docker later; simulated now, which
 //! lets one process stand in for thousands of nodes, kwok-style).
 
+pub mod environment;
 pub mod heartbeat;
 pub mod node_status;
+pub mod pod_files;
 pub mod pod_status;
 pub mod pod_worker;
 pub mod pods;
 pub mod runtime;
 pub mod server;
 pub mod status_manager;
+pub mod volumes;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,6 +37,8 @@ pub enum Error {
     Encode(#[from] serde_json::Error),
     #[error("node {0} is not registered yet")]
     NotRegistered(String),
+    #[error("node {0} has no spec.podCIDR yet (the node IPAM controller assigns it)")]
+    NoPodCidr(String),
 }
 
 /// How the agent's nodes look.
@@ -48,6 +54,9 @@ pub struct KubeletConfig {
     pub labels: BTreeMap<String, String>,
     /// How many pods are synced (and their statuses written) at once.
     pub pod_concurrency: u16,
+    /// Where pods' volumes live (`<data dir>/pods`) when the runtime runs real containers;
+    /// `None` for simulated ones, which read no files.
+    pub pods_dir: Option<PathBuf>,
 }
 
 /// The runtime a node's pods run in.
@@ -111,6 +120,10 @@ pub async fn run(
             images: runtime.images.clone(),
             host_ip: config.host_ip,
             runtime_name: version.runtime_name,
+            files: config
+                .pods_dir
+                .as_ref()
+                .map(|dir| Arc::new(pod_files::PodFiles::new(client.clone(), dir.clone()))),
         };
         let node = KubeletNode {
             identity,

@@ -9,11 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{Container, Pod, PodStatus};
 
+use crate::environment;
+use crate::pod_files::{PodFiles, PreparedPod};
 use crate::pod_status::{self, Observed, Waiting};
 use crate::runtime::simulated::CONTAINER_TYPE_LABEL;
 use crate::runtime::{
     CONTAINER_NAME_LABEL, ContainerConfig, ContainerFilter, ContainerRuntime, ContainerState,
-    ContainerStatus, ImageService, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL,
+    ContainerStatus, ImageService, Mount, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL,
     PodSandboxConfig, PodSandboxFilter, PodSandboxMetadata, PodSandboxState, PodSandboxStatus,
     RuntimeError,
 };
@@ -51,6 +53,9 @@ pub struct PodWorker {
     pub host_ip: IpAddr,
     /// The runtime's name, the scheme of reported container IDs.
     pub runtime_name: String,
+    /// Volumes, API-sourced environment and tokens: for runtimes whose containers read them
+    /// (Docker), not for simulated ones.
+    pub files: Option<Arc<PodFiles>>,
 }
 
 fn uid_selector(uid: &str) -> BTreeMap<String, String> {
@@ -123,6 +128,23 @@ impl PodWorker {
         let mut pass = Pass { waiting: HashMap::new(), requeue_after: None };
         let spec = pod.spec.clone().unwrap_or_default();
         let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        let prepared = match &self.files {
+            Some(files) => match files.prepare(pod, sandbox.ip, self.host_ip).await {
+                Ok((prepared, refresh)) => {
+                    if let Some(refresh) = refresh {
+                        pass.requeue(refresh);
+                    }
+                    Ok(Some(prepared))
+                }
+                Err(message) => {
+                    pass.requeue(IMAGE_PULL_RETRY);
+                    Err(message)
+                }
+            },
+            None => Ok(None),
+        };
+        let target =
+            Target { pod, sandbox: &sandbox, config: &config, prepared: prepared.as_ref() };
 
         let mut initialized = true;
         for container in spec.init_containers.iter().flatten() {
@@ -136,16 +158,13 @@ impl PodWorker {
                 Some(c) if c.state == ContainerState::Exited => {
                     if sidecar || restarts(policy, c.exit_code) {
                         let kind = if sidecar { "sidecar" } else { "init" };
-                        self.restart(pod, &sandbox, &config, container, c, kind, &mut pass).await?;
+                        self.restart(&target, container, c, kind, &mut pass).await?;
                     }
                     false
                 }
                 _ => {
                     let kind = if sidecar { "sidecar" } else { "init" };
-                    match self
-                        .start(&sandbox, &config, container, latest, 0, kind, &mut pass)
-                        .await?
-                    {
+                    match self.start(&target, container, latest, 0, kind, &mut pass).await? {
                         Some(_) if sidecar => true,
                         // An init container that is already done lets the next one start now.
                         Some(id) => {
@@ -167,12 +186,11 @@ impl PodWorker {
                     Some(c) if c.state == ContainerState::Running => {}
                     Some(c) if c.state == ContainerState::Exited => {
                         if restarts(policy, c.exit_code) {
-                            self.restart(pod, &sandbox, &config, container, c, "", &mut pass)
-                                .await?;
+                            self.restart(&target, container, c, "", &mut pass).await?;
                         }
                     }
                     latest => {
-                        self.start(&sandbox, &config, container, latest, 0, "", &mut pass).await?;
+                        self.start(&target, container, latest, 0, "", &mut pass).await?;
                     }
                 }
             }
@@ -211,7 +229,18 @@ impl PodWorker {
 
     async fn containers_in(&self, sandbox: &str) -> Result<Vec<ContainerStatus>, SyncError> {
         let filter = ContainerFilter { pod_sandbox_id: Some(sandbox.into()), ..Default::default() };
-        Ok(self.runtime.list_containers(&filter).await?)
+        let mut containers = self.runtime.list_containers(&filter).await?;
+        if let Some(files) = &self.files {
+            // What an exited container wrote to its terminationMessagePath.
+            for c in containers.iter_mut().filter(|c| c.state == ContainerState::Exited) {
+                let uid = c.labels.get(POD_UID_LABEL).cloned().unwrap_or_default();
+                let message = files.dirs.termination_message(&uid, &c.name, c.attempt);
+                if !message.is_empty() {
+                    c.message = message;
+                }
+            }
+        }
+        Ok(containers)
     }
 
     /// Stops every running container of the pod within its grace period, then its sandboxes.
@@ -257,6 +286,9 @@ impl PodWorker {
             }
             self.runtime.remove_pod_sandbox(&sandbox.id).await?;
         }
+        if let Some(files) = &self.files {
+            files.remove_pod(uid);
+        }
         Ok(())
     }
 
@@ -265,9 +297,7 @@ impl PodWorker {
     #[allow(clippy::too_many_arguments)]
     async fn restart(
         &self,
-        pod: &Pod,
-        sandbox: &PodSandboxStatus,
-        config: &PodSandboxConfig,
+        target: &Target<'_>,
         container: &Container,
         exited: &ContainerStatus,
         kind: &str,
@@ -277,6 +307,7 @@ impl PodWorker {
         let since = exited.finished_at.unwrap_or(exited.created_at);
         let wait = (since + delay).duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
         if !wait.is_zero() {
+            let pod = target.pod;
             let uid = pod.metadata.uid.as_deref().unwrap_or_default();
             pass.waiting.insert(
                 container.name.clone(),
@@ -294,11 +325,10 @@ impl PodWorker {
             pass.requeue(wait);
             return Ok(());
         }
-        let started =
-            self.start(sandbox, config, container, None, exited.attempt + 1, kind, pass).await?;
+        let started = self.start(target, container, None, exited.attempt + 1, kind, pass).await?;
         if started.is_some() {
             // Keep the exited attempt for lastState; older ones go.
-            for old in self.containers_in(&sandbox.id).await? {
+            for old in self.containers_in(&target.sandbox.id).await? {
                 if old.name == container.name && old.attempt < exited.attempt {
                     self.runtime.remove_container(&old.id).await?;
                 }
@@ -313,8 +343,7 @@ impl PodWorker {
     #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
-        sandbox: &PodSandboxStatus,
-        config: &PodSandboxConfig,
+        target: &Target<'_>,
         container: &Container,
         created: Option<&ContainerStatus>,
         attempt: u32,
@@ -331,8 +360,32 @@ impl PodWorker {
                     pass.requeue(IMAGE_PULL_RETRY);
                     return Ok(None);
                 }
-                let container_config = container_config(container, attempt, kind, &config.metadata);
-                match self.runtime.create_container(&sandbox.id, &container_config, config).await {
+                let config = target.config;
+                let prepared = match target.prepared {
+                    Ok(prepared) => prepared.as_ref(),
+                    Err(message) => {
+                        // Upstream's container waits in ContainerCreating until its volumes mount.
+                        let reason = "ContainerCreating".into();
+                        let waiting = Waiting { reason, message: message.clone() };
+                        pass.waiting.insert(name.clone(), waiting);
+                        return Ok(None);
+                    }
+                };
+                let mut container_config =
+                    container_config(container, attempt, kind, &config.metadata);
+                if let Some(prepared) = prepared
+                    && let Err(message) =
+                        self.add_files(target.pod, container, prepared, &mut container_config)
+                {
+                    pass.waiting.insert(
+                        name.clone(),
+                        Waiting { reason: "CreateContainerConfigError".into(), message },
+                    );
+                    pass.requeue(IMAGE_PULL_RETRY);
+                    return Ok(None);
+                }
+                let sandbox = &target.sandbox.id;
+                match self.runtime.create_container(sandbox, &container_config, config).await {
                     Ok(id) => id,
                     Err(e) => {
                         pass.fail(name, "CreateContainerError", e);
@@ -346,6 +399,34 @@ impl PodWorker {
             return Ok(None);
         }
         Ok(Some(id))
+    }
+
+    /// The environment, volume mounts and termination-message file of a container of a
+    /// prepared pod.
+    fn add_files(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        prepared: &PreparedPod,
+        config: &mut ContainerConfig,
+    ) -> Result<(), String> {
+        let Some(files) = &self.files else { return Ok(()) };
+        config.env = environment::container_env(pod, container, &prepared.inputs)?;
+        config.command =
+            config.command.iter().map(|c| environment::expand(c, &config.env)).collect();
+        config.args = config.args.iter().map(|a| environment::expand(a, &config.env)).collect();
+        config.mounts = mounts(container, prepared)?;
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let log = files.dirs.termination_log(uid, &container.name, config.attempt);
+        create_termination_log(&log)
+            .map_err(|e| format!("creating the termination log {}: {e}", log.display()))?;
+        let path = container.termination_message_path.clone();
+        config.mounts.push(Mount {
+            host_path: log,
+            container_path: path.unwrap_or_else(|| "/dev/termination-log".into()),
+            read_only: false,
+        });
+        Ok(())
     }
 
     async fn ensure_image(&self, container: &Container, image: &str) -> Result<(), Waiting> {
@@ -377,6 +458,52 @@ impl PodWorker {
             Err(e) => Err(Waiting { reason: "ErrImagePull".into(), message: e.to_string() }),
         }
     }
+}
+
+/// Where one sync starts containers.
+struct Target<'a> {
+    pod: &'a Pod,
+    sandbox: &'a PodSandboxStatus,
+    config: &'a PodSandboxConfig,
+    /// The pod's volumes and environment sources, when the runtime runs real containers, or
+    /// why they are not ready (containers already running go on; new ones wait).
+    prepared: Result<&'a Option<PreparedPod>, &'a String>,
+}
+
+/// The container's volume mounts as host paths (a subPath below its volume).
+fn mounts(container: &Container, prepared: &PreparedPod) -> Result<Vec<Mount>, String> {
+    let mut mounts = Vec::new();
+    for mount in container.volume_mounts.iter().flatten() {
+        let Some((host, read_only)) = prepared.volumes.get(&mount.name) else {
+            return Err(format!("volume {:?} is not available on this node", mount.name));
+        };
+        let mut host_path = host.clone();
+        if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            let below = std::path::Path::new(sub)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !below {
+                return Err(format!("subPath {sub:?} must stay below its volume"));
+            }
+            host_path = host_path.join(sub);
+        }
+        mounts.push(Mount {
+            host_path,
+            container_path: mount.mount_path.clone(),
+            read_only: *read_only || mount.read_only == Some(true),
+        });
+    }
+    Ok(mounts)
+}
+
+/// An empty, world-writable file (the container may run as any user) for one attempt.
+fn create_termination_log(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::File::create(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
 }
 
 /// What one sync learned on the way: why containers wait, and when to look again.
@@ -448,6 +575,7 @@ fn container_config(
             .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
             .collect(),
         working_dir: container.working_dir.clone(),
+        mounts: Vec::new(),
         labels,
         annotations: BTreeMap::new(),
     }

@@ -24,6 +24,7 @@ fn worker(runtime: &RecordingRuntime) -> PodWorker {
         images: Arc::new(runtime.clone()),
         host_ip: "192.168.1.10".parse().unwrap(),
         runtime_name: "simulated".into(),
+        files: None,
     }
 }
 
@@ -269,4 +270,55 @@ async fn host_network_pods_report_the_node_ip() {
     let spec = json!({"hostNetwork": true, "containers": [{"name": "a", "image": "busybox"}]});
     let result = worker(&runtime).sync(&pod(spec, json!({}))).await.unwrap();
     assert_eq!(result.status.pod_ip.as_deref(), Some("192.168.1.10"));
+}
+
+#[test]
+fn volume_mounts_become_host_binds_and_projected_volumes_stay_read_only() {
+    let container: Container = serde_json::from_value(json!({
+        "name": "c",
+        "volumeMounts": [
+            {"name": "cfg", "mountPath": "/etc/cfg"},
+            {"name": "scratch", "mountPath": "/scratch/logs", "subPath": "logs"},
+            {"name": "scratch", "mountPath": "/ro", "readOnly": true}
+        ]
+    }))
+    .unwrap();
+    let prepared = PreparedPod {
+        volumes: HashMap::from([
+            ("cfg".to_owned(), ("/pods/u/volumes/cfg".into(), true)),
+            ("scratch".to_owned(), ("/pods/u/volumes/scratch".into(), false)),
+        ]),
+        ..PreparedPod::default()
+    };
+    let found = mounts(&container, &prepared).unwrap();
+    let summary: Vec<(String, String, bool)> = found
+        .iter()
+        .map(|m| (m.host_path.display().to_string(), m.container_path.clone(), m.read_only))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("/pods/u/volumes/cfg".to_owned(), "/etc/cfg".to_owned(), true),
+            ("/pods/u/volumes/scratch/logs".to_owned(), "/scratch/logs".to_owned(), false),
+            ("/pods/u/volumes/scratch".to_owned(), "/ro".to_owned(), true),
+        ]
+    );
+}
+
+#[test]
+fn a_sub_path_that_climbs_out_or_an_unknown_volume_is_refused() {
+    let prepared = PreparedPod {
+        volumes: HashMap::from([("v".to_owned(), ("/pods/u/volumes/v".into(), false))]),
+        ..PreparedPod::default()
+    };
+    let climbing: Container = serde_json::from_value(json!({
+        "name": "c", "volumeMounts": [{"name": "v", "mountPath": "/x", "subPath": "../../etc"}]
+    }))
+    .unwrap();
+    assert!(mounts(&climbing, &prepared).is_err());
+    let unknown: Container = serde_json::from_value(json!({
+        "name": "c", "volumeMounts": [{"name": "nope", "mountPath": "/x"}]
+    }))
+    .unwrap();
+    assert!(mounts(&unknown, &prepared).is_err());
 }

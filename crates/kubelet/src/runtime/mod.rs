@@ -1,11 +1,13 @@
 //! The container runtime the kubelet drives, shaped like CRI's RuntimeService and ImageService
 //! so Docker (bollard), a CRI socket and the simulated runtime all fit behind the same traits.
 
+pub mod docker;
 pub mod recording;
 pub mod simulated;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -94,8 +96,18 @@ pub struct ContainerConfig {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<String>,
+    /// Host files and directories (the pod's volumes) bind-mounted into the container.
+    pub mounts: Vec<Mount>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+}
+
+/// A host path bind-mounted into a container (CRI's Mount).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub read_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +177,11 @@ pub trait ContainerRuntime: Send + Sync {
     async fn version(&self) -> Result<RuntimeVersion>;
     /// Tells the runtime the node's pod CIDR, which sandbox IPs come from.
     async fn update_runtime_config(&self, pod_cidr: &str) -> Result<()>;
+    /// Whether pods must wait for the CIDR the cluster assigns the Node (a real network that
+    /// cannot move under running pods) instead of starting on a per-node default.
+    fn needs_assigned_pod_cidr(&self) -> bool {
+        false
+    }
     /// Creates and starts a sandbox (the pod's network namespace); returns its id.
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String>;
     /// Stops the sandbox and every container in it and releases its IP; idempotent.

@@ -65,6 +65,10 @@ impl ContainerRuntime for RecordingRuntime {
         self.inner.update_runtime_config(pod_cidr).await
     }
 
+    fn needs_assigned_pod_cidr(&self) -> bool {
+        self.inner.needs_assigned_pod_cidr()
+    }
+
     async fn run_pod_sandbox(&self, config: &PodSandboxConfig) -> Result<String> {
         let pod = format!("{}/{}", config.metadata.namespace, config.metadata.name);
         self.record(Call::RunPodSandbox { pod });

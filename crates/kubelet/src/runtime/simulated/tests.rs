@@ -29,6 +29,7 @@ fn container(name: &str) -> ContainerConfig {
         args: vec![],
         env: vec![],
         working_dir: None,
+        mounts: vec![],
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
     }
