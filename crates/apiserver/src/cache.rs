@@ -26,6 +26,9 @@ const LIST_PAGE: usize = 10_000;
 /// instead of relisting (upstream's watch cache grows the same way, keeping 75 s of events).
 const HISTORY_FRESH: Duration = Duration::from_secs(75);
 const HISTORY_GROWTH: usize = 25;
+/// ... and while the objects it holds stay under this size: a burst of large objects keeps
+/// fewer events rather than hundreds of megabytes of superseded versions.
+const HISTORY_FRESH_BYTES: usize = 48 << 20;
 
 /// One object as served.
 #[derive(Debug)]
@@ -132,6 +135,8 @@ pub struct ResourceCache {
 struct State {
     objects: BTreeMap<String, Arc<CachedObject>>,
     history: VecDeque<Arc<CacheEvent>>,
+    /// The encoded size of the objects `history` holds.
+    history_bytes: usize,
     /// Every event after this revision is in `history`.
     history_start: Revision,
     watchers: Watchers,
@@ -170,6 +175,7 @@ impl ResourceCache {
             state: RwLock::new(State {
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
+                history_bytes: 0,
                 history_start: revision,
                 watchers: Watchers::default(),
             }),
@@ -244,11 +250,14 @@ impl ResourceCache {
         while state.history.len() >= self.history_size
             && let Some(oldest) = state.history.front()
             && (oldest.applied.elapsed() >= HISTORY_FRESH
-                || state.history.len() >= self.history_size * HISTORY_GROWTH)
+                || state.history.len() >= self.history_size * HISTORY_GROWTH
+                || state.history_bytes >= HISTORY_FRESH_BYTES)
         {
+            state.history_bytes -= oldest.object.bytes.len();
             state.history_start = oldest.revision;
             state.history.pop_front();
         }
+        state.history_bytes += event.object.bytes.len();
         state.history.push_back(event.clone());
         state.watchers.send(&event);
     }
@@ -258,6 +267,7 @@ impl ResourceCache {
         *self.write() = State {
             objects,
             history: VecDeque::new(),
+            history_bytes: 0,
             history_start: revision,
             watchers: Watchers::default(),
         };

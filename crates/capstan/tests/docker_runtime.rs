@@ -3,10 +3,13 @@
 //! restarted agent), report exit codes and pull failures, see their env and volumes, get a
 //! working service-account token, and leave nothing behind.
 
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use capstan_proxy::SystemIptables;
 use capstan_testkit::{
     BUSYBOX_IMAGE, CapstanAgent, CapstanServer, DockerNodeCleanup, KUBECTL_IMAGE, Kubectl,
     PAUSE_IMAGE, ensure_test_images, wait_until,
@@ -50,7 +53,17 @@ fn docker_agent(server: &CapstanServer, node: &str) -> CapstanAgent {
     CapstanAgent::start(
         binary(),
         server,
-        &["--runtime", "docker", "--node-name", node, "--pod-infra-container-image", PAUSE_IMAGE],
+        &[
+            "--runtime",
+            "docker",
+            "--node-name",
+            node,
+            "--pod-infra-container-image",
+            PAUSE_IMAGE,
+            // These tests need no Service proxy; the in-cluster test runs its own.
+            "--proxy-mode",
+            "none",
+        ],
     )
     .expect("capstan agent starts")
 }
@@ -197,13 +210,96 @@ fn the_service_account_volume_holds_a_token_that_authenticates_the_ca_and_the_na
     assert!(out.status.success(), "the pod's token: {}", String::from_utf8_lossy(&out.stderr));
     let bogus = with_token("not-a-token");
     assert!(!bogus.status.success(), "a bogus token must not authenticate");
+}
 
-    // The kubectl test image runs (in-cluster API calls need the Service proxy).
-    let manifest = pod("kubectl-client", "Never", "kubectl version --client", "")
+/// This host's address on its default route: where pods reach it.
+fn host_ip() -> Ipv4Addr {
+    let socket = UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    socket.connect("203.0.113.1:53").expect("this host needs a default route");
+    match socket.local_addr().expect("local address").ip() {
+        IpAddr::V4(ip) if !ip.is_loopback() => ip,
+        other => panic!("no usable host address: {other}"),
+    }
+}
+
+/// Removes every iptables chain of a proxy prefix when dropped, even when the test fails.
+struct ChainsGuard(String);
+
+impl Drop for ChainsGuard {
+    fn drop(&mut self) {
+        if let Err(e) = capstan_proxy::iptables::remove_all(&SystemIptables, &self.0) {
+            eprintln!("removing the chains of {}: {e}", self.0);
+        }
+    }
+}
+
+/// kubectl in a pod, with no kubeconfig, uses the in-cluster config: the `kubernetes`
+/// Service's address from KUBERNETES_SERVICE_HOST/PORT (reached through the Service proxy),
+/// the projected service-account token and `ca.crt`, and the pod's namespace.
+#[test]
+fn a_program_in_a_pod_calls_the_api_with_the_in_cluster_config() {
+    ensure_test_images().expect("test images are imported");
+    let random = RandomState::new().hash_one(std::process::id());
+    // A /24 of 10.96.0.0/12 for the services, so no other test cluster programs these ClusterIPs.
+    let third = (random >> 32) % 4096;
+    let service_cidr = format!("10.{}.{}.0/24", 96 + third / 256, third % 256);
+    let prefix = format!("CI{:08X}", random as u32);
+    let host = host_ip().to_string();
+    let node = format!("dk-incluster-{}", std::process::id());
+    let docker = DockerNodeCleanup { node: node.clone() };
+    let _chains = ChainsGuard(prefix.clone());
+    // Bound to the host's address: the `kubernetes` Service's endpoint must be reachable from
+    // a pod, which a loopback address is not.
+    let server = CapstanServer::start(
+        binary(),
+        &[
+            "--bind-address",
+            &host,
+            "--service-cluster-ip-range",
+            &service_cidr,
+            "--cluster-cidr",
+            "10.206.0.0/16",
+        ],
+    )
+    .expect("capstan server starts");
+    let agent = CapstanAgent::start(
+        binary(),
+        &server,
+        &[
+            "--runtime",
+            "docker",
+            "--node-name",
+            &node,
+            "--pod-infra-container-image",
+            PAUSE_IMAGE,
+            "--proxy-mode",
+            "iptables",
+            "--proxy-chain-prefix",
+            &prefix,
+        ],
+    )
+    .expect("capstan agent starts");
+    let cluster = DockerCluster { server, agent, docker };
+    let kubectl = cluster.server.kubectl();
+    wait_until("the default service account exists", WAIT, || {
+        kubectl.run(&["get", "serviceaccount", "default"]).success
+    });
+
+    let script = "kubectl auth whoami -o jsonpath='{.status.userInfo.username}' \
+         > /dev/termination-log && echo >> /dev/termination-log \
+         && kubectl get pod in-cluster -o name >> /dev/termination-log";
+    let manifest = pod("in-cluster", "Never", script, "")
         .replace("CONTAINER_EXTRA", "")
         .replace(BUSYBOX_IMAGE, KUBECTL_IMAGE);
     kubectl.create(&manifest);
-    wait_phase(&cluster, "kubectl-client", "Succeeded");
+    wait_phase(&cluster, "in-cluster", "Succeeded");
+    let message = termination_message(&kubectl, "in-cluster");
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(
+        lines,
+        ["system:serviceaccount:default:default", "pod/in-cluster"],
+        "the pod called the API as its service account"
+    );
 }
 
 #[test]
@@ -224,6 +320,8 @@ fn server_with_the_docker_runtime_runs_its_local_agent_in_docker() {
             "10.205.0.0/16",
             "--pod-infra-container-image",
             PAUSE_IMAGE,
+            "--proxy-mode",
+            "none",
         ],
     )
     .expect("capstan server starts");
