@@ -253,8 +253,9 @@ impl ResourceCache {
                 || state.history.len() >= self.history_size * HISTORY_GROWTH
                 || state.history_bytes >= HISTORY_FRESH_BYTES)
         {
-            state.history_bytes -= oldest.object.bytes.len();
-            state.history_start = oldest.revision;
+            let (size, revision) = (oldest.object.bytes.len(), oldest.revision);
+            state.history_bytes -= size;
+            state.history_start = revision;
             state.history.pop_front();
         }
         state.history_bytes += event.object.bytes.len();
