@@ -4,15 +4,14 @@
 //! working service-account token, and leave nothing behind.
 
 use std::hash::{BuildHasher, RandomState};
-use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use capstan_proxy::SystemIptables;
+use capstan_proxy::ChainsGuard;
 use capstan_testkit::{
     BUSYBOX_IMAGE, CapstanAgent, CapstanServer, DockerNodeCleanup, KUBECTL_IMAGE, Kubectl,
-    PAUSE_IMAGE, ensure_test_images, wait_until,
+    PAUSE_IMAGE, ensure_test_images, host_ip, wait_until,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -210,27 +209,6 @@ fn the_service_account_volume_holds_a_token_that_authenticates_the_ca_and_the_na
     assert!(out.status.success(), "the pod's token: {}", String::from_utf8_lossy(&out.stderr));
     let bogus = with_token("not-a-token");
     assert!(!bogus.status.success(), "a bogus token must not authenticate");
-}
-
-/// This host's address on its default route: where pods reach it.
-fn host_ip() -> Ipv4Addr {
-    let socket = UdpSocket::bind("0.0.0.0:0").expect("udp socket");
-    socket.connect("203.0.113.1:53").expect("this host needs a default route");
-    match socket.local_addr().expect("local address").ip() {
-        IpAddr::V4(ip) if !ip.is_loopback() => ip,
-        other => panic!("no usable host address: {other}"),
-    }
-}
-
-/// Removes every iptables chain of a proxy prefix when dropped, even when the test fails.
-struct ChainsGuard(String);
-
-impl Drop for ChainsGuard {
-    fn drop(&mut self) {
-        if let Err(e) = capstan_proxy::iptables::remove_all(&SystemIptables, &self.0) {
-            eprintln!("removing the chains of {}: {e}", self.0);
-        }
-    }
 }
 
 /// kubectl in a pod, with no kubeconfig, uses the in-cluster config: the `kubernetes`

@@ -10,13 +10,13 @@
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use capstan_proxy::SystemIptables;
-use capstan_testkit::{CapstanAgent, CapstanServer, Kubectl, wait_until};
+use capstan_proxy::ChainsGuard;
+use capstan_testkit::{CapstanAgent, CapstanServer, Kubectl, host_ip, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,17 +43,6 @@ impl Isolation {
     }
 }
 
-/// Removes every chain of `prefix` when dropped, so a failed test leaves no rules behind.
-struct ChainsGuard(String);
-
-impl Drop for ChainsGuard {
-    fn drop(&mut self) {
-        if let Err(e) = capstan_proxy::iptables::remove_all(&SystemIptables, &self.0) {
-            eprintln!("removing the chains of {}: {e}", self.0);
-        }
-    }
-}
-
 /// The nat and filter tables as `iptables-save` prints them.
 fn saved_rules() -> String {
     ["nat", "filter"]
@@ -74,16 +63,6 @@ fn saved_rules() -> String {
 fn iptables(args: &[&str]) {
     let out = Command::new("iptables").args(["-w"]).args(args).output().expect("iptables");
     assert!(out.status.success(), "iptables {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// This host's address on its default route: where pods and other hosts reach it.
-fn host_ip() -> Ipv4Addr {
-    let socket = UdpSocket::bind("0.0.0.0:0").expect("udp socket");
-    socket.connect("203.0.113.1:53").expect("this host needs a default route");
-    match socket.local_addr().expect("local address").ip() {
-        IpAddr::V4(ip) if !ip.is_loopback() => ip,
-        other => panic!("no usable host address: {other}"),
-    }
 }
 
 /// A TCP server on the host that answers every connection with its name.

@@ -118,6 +118,18 @@ fn ensure_hook(iptables: &dyn Iptables, hook: &Hook) -> Result<(), IptablesError
     Ok(())
 }
 
+/// Removes every chain of a prefix from this host's iptables when dropped (e.g. what a test's
+/// proxy installed, even when the test fails).
+pub struct ChainsGuard(pub String);
+
+impl Drop for ChainsGuard {
+    fn drop(&mut self) {
+        if let Err(e) = remove_all(&SystemIptables, &self.0) {
+            eprintln!("removing the iptables chains of {}: {e}", self.0);
+        }
+    }
+}
+
 /// Removes every chain named `PREFIX-…` and every jump into one, in both tables: what a proxy
 /// with this prefix installed, now or in an earlier life.
 pub fn remove_all(iptables: &dyn Iptables, prefix: &str) -> Result<(), IptablesError> {

@@ -10,6 +10,6 @@ pub mod model;
 pub mod proxier;
 pub mod rules;
 
-pub use iptables::{Iptables, IptablesError, SystemIptables};
+pub use iptables::{ChainsGuard, Iptables, IptablesError, SystemIptables};
 pub use proxier::{ProxyConfig, run};
 pub use rules::RuleConfig;
