@@ -21,29 +21,21 @@ fn cluster(nodes: &str) -> (CapstanServer, CapstanAgent) {
     (server, agent)
 }
 
-fn get(kubectl: &Kubectl, args: &[&str], path: &str) -> String {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    let template = format!("jsonpath={path}");
-    all.extend_from_slice(&["-o", &template]);
-    let out = kubectl.run(&all);
-    if out.success { out.stdout } else { String::new() }
-}
-
 fn ready_nodes(kubectl: &Kubectl) -> Vec<String> {
     let path = r#"{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#;
-    get(kubectl, &["nodes"], path)
+    kubectl
+        .jsonpath(&["nodes"], path)
         .lines()
         .filter_map(|l| l.strip_suffix("=True").map(str::to_owned))
         .collect()
 }
 
 fn lease_renew_time(kubectl: &Kubectl, node: &str) -> String {
-    get(kubectl, &["lease", "-n", "kube-node-lease", node], "{.spec.renewTime}")
+    kubectl.jsonpath(&["lease", "-n", "kube-node-lease", node], "{.spec.renewTime}")
 }
 
 fn pod_field(kubectl: &Kubectl, pod: &str, path: &str) -> String {
-    get(kubectl, &["pod", pod], path)
+    kubectl.jsonpath(&["pod", pod], path)
 }
 
 #[test]
@@ -53,28 +45,27 @@ fn simulated_nodes_register_ready_and_keep_their_leases_fresh_until_the_agent_st
     wait_until("three simulated nodes are Ready", WAIT, || ready_nodes(&kubectl).len() == 3);
     assert_eq!(ready_nodes(&kubectl), ["sim-0", "sim-1", "sim-2"], "{}", agent.log_tail());
 
-    let capacity = get(
-        &kubectl,
+    let capacity = kubectl.jsonpath(
         &["node", "sim-1"],
         "{.status.capacity.cpu} {.status.capacity.memory} {.status.capacity.pods}",
     );
     assert_eq!(capacity, "32 256Gi 110");
-    let port = get(&kubectl, &["node", "sim-1"], "{.status.daemonEndpoints.kubeletEndpoint.Port}");
+    let port =
+        kubectl.jsonpath(&["node", "sim-1"], "{.status.daemonEndpoints.kubeletEndpoint.Port}");
     assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "kubelet port {port:?}");
     let healthz = Command::new("curl")
         .args(["-skf", &format!("https://127.0.0.1:{port}/healthz")])
         .output()
         .expect("curl runs");
     assert_eq!(String::from_utf8_lossy(&healthz.stdout), "ok");
-    let conditions = get(&kubectl, &["node", "sim-1"], "{.status.conditions[*].type}");
+    let conditions = kubectl.jsonpath(&["node", "sim-1"], "{.status.conditions[*].type}");
     for kind in ["MemoryPressure", "DiskPressure", "PIDPressure", "Ready"] {
         assert!(conditions.contains(kind), "{kind} in {conditions}");
     }
     let holder =
-        get(&kubectl, &["lease", "-n", "kube-node-lease", "sim-2"], "{.spec.holderIdentity}");
+        kubectl.jsonpath(&["lease", "-n", "kube-node-lease", "sim-2"], "{.spec.holderIdentity}");
     assert_eq!(holder, "sim-2");
-    let owner = get(
-        &kubectl,
+    let owner = kubectl.jsonpath(
         &["lease", "-n", "kube-node-lease", "sim-2"],
         "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
     );

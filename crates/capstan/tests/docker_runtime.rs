@@ -39,7 +39,7 @@ fn cluster(test: &str, cluster_cidr: &str) -> DockerCluster {
     let cluster = DockerCluster { server, agent, docker };
     let kubectl = cluster.server.kubectl();
     wait_until("the docker node is Ready", WAIT, || {
-        get(&kubectl, &["node", &node], r#"{.status.conditions[?(@.type=="Ready")].status}"#)
+        kubectl.jsonpath(&["node", &node], r#"{.status.conditions[?(@.type=="Ready")].status}"#)
             == "True"
     });
     wait_until("the default service account exists", WAIT, || {
@@ -67,15 +67,6 @@ fn docker_agent(server: &CapstanServer, node: &str) -> CapstanAgent {
     .expect("capstan agent starts")
 }
 
-fn get(kubectl: &Kubectl, args: &[&str], path: &str) -> String {
-    let mut all = vec!["get"];
-    all.extend_from_slice(args);
-    let template = format!("jsonpath={path}");
-    all.extend_from_slice(&["-o", &template]);
-    let out = kubectl.run(&all);
-    if out.success { out.stdout } else { String::new() }
-}
-
 fn pod(name: &str, restart: &str, command: &str, extra_spec: &str) -> String {
     format!(
         r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}},
@@ -90,8 +81,8 @@ fn wait_phase(cluster: &DockerCluster, name: &str, phase: &str) {
     let mut last = String::new();
     let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until(&format!("pod {name} is {phase}"), WAIT, || {
-            last = get(&kubectl, &["pod", name], "{.status}");
-            get(&kubectl, &["pod", name], "{.status.phase}") == phase
+            last = kubectl.jsonpath(&["pod", name], "{.status}");
+            kubectl.jsonpath(&["pod", name], "{.status.phase}") == phase
         })
     }));
     if found.is_err() {
@@ -100,7 +91,7 @@ fn wait_phase(cluster: &DockerCluster, name: &str, phase: &str) {
 }
 
 fn termination_message(kubectl: &Kubectl, name: &str) -> String {
-    get(kubectl, &["pod", name], "{.status.containerStatuses[0].state.terminated.message}")
+    kubectl.jsonpath(&["pod", name], "{.status.containerStatuses[0].state.terminated.message}")
 }
 
 #[test]
@@ -113,13 +104,17 @@ fn a_pod_runs_on_the_node_pod_cidr_and_an_agent_restarted_under_it_still_removes
 
     let node = &cluster.docker.node;
     let cpus = std::thread::available_parallelism().unwrap().get().to_string();
-    assert_eq!(get(&kubectl, &["node", node], "{.status.capacity.cpu}"), cpus, "the host's CPUs");
-    let cidr = get(&kubectl, &["node", node], "{.spec.podCIDR}");
-    let ip = get(&kubectl, &["pod", "sleeper"], "{.status.podIP}");
+    assert_eq!(
+        kubectl.jsonpath(&["node", node], "{.status.capacity.cpu}"),
+        cpus,
+        "the host's CPUs"
+    );
+    let cidr = kubectl.jsonpath(&["node", node], "{.spec.podCIDR}");
+    let ip = kubectl.jsonpath(&["pod", "sleeper"], "{.status.podIP}");
     let prefix = cidr.strip_suffix("0/24").expect("a /24 pod CIDR");
     assert!(cidr.starts_with("10.201."), "{cidr}");
     assert!(ip.starts_with(prefix), "pod IP {ip} is outside the node's pod CIDR {cidr}");
-    let id = get(&kubectl, &["pod", "sleeper"], "{.status.containerStatuses[0].containerID}");
+    let id = kubectl.jsonpath(&["pod", "sleeper"], "{.status.containerStatuses[0].containerID}");
     assert!(id.starts_with("docker://"), "{id}");
     assert_eq!(cluster.docker.containers().len(), 2, "a sandbox and the app container");
 
@@ -142,7 +137,7 @@ fn an_exit_code_1_fails_the_pod_and_an_unpullable_image_waits_in_err_image_pull(
     wait_phase(&cluster, "failing", "Failed");
     let terminated = "{.status.containerStatuses[0].state.terminated.exitCode} \
                       {.status.containerStatuses[0].state.terminated.reason}";
-    assert_eq!(get(&kubectl, &["pod", "failing"], terminated), "1 Error");
+    assert_eq!(kubectl.jsonpath(&["pod", "failing"], terminated), "1 Error");
 
     // A real pull that fails (nothing listens on the loopback registry) waits in ErrImagePull.
     let manifest = pod("unpullable", "Never", "true", "")
@@ -152,7 +147,7 @@ fn an_exit_code_1_fails_the_pod_and_an_unpullable_image_waits_in_err_image_pull(
     kubectl.create(&manifest);
     let reason = "{.status.containerStatuses[0].state.waiting.reason}";
     wait_until("the unpullable image waits in ErrImagePull", WAIT, || {
-        get(&kubectl, &["pod", "unpullable"], reason) == "ErrImagePull"
+        kubectl.jsonpath(&["pod", "unpullable"], reason) == "ErrImagePull"
     });
 }
 
@@ -174,7 +169,7 @@ fn a_container_waits_for_its_config_map_then_sees_env_from_fields_and_it_and_its
     // Until its ConfigMap exists the container waits, saying why.
     let waiting = "{.status.containerStatuses[0].state.waiting.message}";
     wait_until("the container waits for its ConfigMap", WAIT, || {
-        get(&kubectl, &["pod", "envpod"], waiting).contains("configmap \"settings\" not found")
+        kubectl.jsonpath(&["pod", "envpod"], waiting).contains("configmap \"settings\" not found")
     });
     kubectl.ok(&["create", "configmap", "settings", "--from-literal=color=red"]);
     wait_phase(&cluster, "envpod", "Succeeded");
@@ -310,9 +305,9 @@ fn server_with_the_docker_runtime_runs_its_local_agent_in_docker() {
     kubectl.create(&pod("local", "Never", "exit 0", "").replace("CONTAINER_EXTRA", ""));
     let phase = "{.status.phase}";
     wait_until("the local agent's pod Succeeded", WAIT, || {
-        get(&kubectl, &["pod", "local"], phase) == "Succeeded"
+        kubectl.jsonpath(&["pod", "local"], phase) == "Succeeded"
     });
-    assert_eq!(get(&kubectl, &["pod", "local"], "{.spec.nodeName}"), node);
+    assert_eq!(kubectl.jsonpath(&["pod", "local"], "{.spec.nodeName}"), node);
     assert!(!docker.containers().is_empty(), "the pod ran in Docker");
     // The server and its agent stop before `docker` removes what the node left.
     drop(server);

@@ -148,6 +148,16 @@ impl Kubectl {
         child.wait_with_output().expect("kubectl output").into()
     }
 
+    /// `kubectl get ARGS -o jsonpath=PATH`'s output, or "" if the get fails (e.g. not found yet).
+    pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
+        let template = format!("jsonpath={path}");
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", &template]);
+        let out = self.run(&all);
+        if out.success { out.stdout } else { String::new() }
+    }
+
     /// Runs kubectl and returns its stdout, panicking with stderr if it failed.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
