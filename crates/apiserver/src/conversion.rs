@@ -17,7 +17,7 @@ const EVENT_FIELDS: &[(&str, &str)] = &[
     ("reportingController", "reportingComponent"),
 ];
 
-fn needs_conversion(resource: &Resource) -> bool {
+pub fn needs_conversion(resource: &Resource) -> bool {
     resource.storage_plural.is_some()
 }
 

@@ -16,6 +16,21 @@ pub struct CapstanServer {
     url: String,
 }
 
+/// `binary`, or `binary` run by the command in `CAPSTAN_SERVER_WRAPPER` (for profiling a
+/// server a test or bench starts, e.g. `CAPSTAN_SERVER_WRAPPER="heaptrack -o /tmp/server"`).
+fn wrapped(binary: &Path) -> Command {
+    let wrapper = std::env::var("CAPSTAN_SERVER_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
+}
+
 impl CapstanServer {
     /// Starts `binary server` with its data in a fresh temp dir, on a free loopback port (or
     /// the `--bind-address` in `extra_args`), and waits until its kubeconfig is written and
@@ -23,7 +38,7 @@ impl CapstanServer {
     pub fn start(binary: &Path, extra_args: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let log = std::fs::File::create(dir.path().join("server.log"))?;
-        let mut command = Command::new(binary);
+        let mut command = wrapped(binary);
         command.args(["server", "--https-listen-port", "0", "--data-dir"]).arg(dir.path());
         if !extra_args.contains(&"--bind-address") {
             command.args(["--bind-address", "127.0.0.1"]);

@@ -95,9 +95,23 @@ impl Scope<'_> {
             .map_or_else(FieldInfo::any, FieldInfo::of)
     }
 
-    /// The part of an object whose fields managers at this endpoint own: no type or server
-    /// metadata; only `status` through the status subresource, no `status` through the main
-    /// resource when a status subresource owns it.
+    /// Whether managers at this endpoint own field `key` of the map at `parent`: not the type
+    /// or server metadata; only `status` through the status subresource, no `status` through
+    /// the main resource when a status subresource owns it.
+    fn tracks(&self, parent: &[String], key: &str) -> bool {
+        match parent {
+            [] => match (self.subresource, key) {
+                (_, "apiVersion" | "kind") => false,
+                (Some("status"), field) => field == "status",
+                (_, "status") => self.resource.subresource("status").is_none(),
+                _ => true,
+            },
+            [metadata] if metadata == "f:metadata" => !SERVER_METADATA.contains(&key),
+            _ => true,
+        }
+    }
+
+    /// The part of an object whose fields managers at this endpoint own (see `tracks`).
     fn tracked(&self, object: &Value) -> Value {
         let Some(map) = object.as_object() else { return Value::Object(Map::new()) };
         let mut out = Map::with_capacity(map.len());
@@ -134,8 +148,8 @@ fn typed() -> Typed<'static> {
 
 fn compare(scope: &Scope<'_>, root: FieldInfo<'static>, old: &Value, new: &Value) -> Comparison {
     let mut out = Comparison::default();
-    let (old, new) = (scope.tracked(old), scope.tracked(new));
-    typed().compare(Some(&old), Some(&new), root, &mut Vec::new(), &mut out);
+    let tracks = |parent: &[String], key: &str| scope.tracks(parent, key);
+    typed().compare_tracked(Some(old), Some(new), root, &tracks, &mut Vec::new(), &mut out);
     out
 }
 

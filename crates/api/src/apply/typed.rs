@@ -157,10 +157,10 @@ impl<'s> Typed<'s> {
     }
 
     /// Records in `out` how `new` differs from `old` at `path`.
-    pub fn compare(
+    pub fn compare<'v>(
         &self,
-        old: Option<&Value>,
-        new: Option<&Value>,
+        old: Option<&'v Value>,
+        new: Option<&'v Value>,
         info: FieldInfo<'s>,
         path: &mut Vec<String>,
         out: &mut Comparison,
@@ -207,22 +207,22 @@ impl<'s> Typed<'s> {
                 }
             }
             _ => {
-                let items = |v: Option<&'_ Value>| -> Vec<(String, Value)> {
+                let items = |v: Option<&'v Value>| -> Vec<(String, &'v Value)> {
                     let list = v.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
                     let elements = Self::item_elements(kind, list).unwrap_or_default();
-                    elements.into_iter().zip(list.iter().cloned()).collect()
+                    elements.into_iter().zip(list.iter()).collect()
                 };
                 let (old_items, new_items) = (items(old), items(new));
                 let old_index: HashMap<&str, &Value> =
-                    old_items.iter().rev().map(|(k, v)| (k.as_str(), v)).collect();
+                    old_items.iter().rev().map(|(k, v)| (k.as_str(), *v)).collect();
                 let new_index: HashMap<&str, &Value> =
-                    new_items.iter().rev().map(|(k, v)| (k.as_str(), v)).collect();
+                    new_items.iter().rev().map(|(k, v)| (k.as_str(), *v)).collect();
                 let info = Self::item_info(kind);
                 for (element, value) in &new_items {
                     path.push(element.clone());
                     self.compare(
                         old_index.get(element.as_str()).copied(),
-                        Some(value),
+                        Some(*value),
                         info,
                         path,
                         out,
@@ -232,11 +232,55 @@ impl<'s> Typed<'s> {
                 for (element, value) in &old_items {
                     if !new_index.contains_key(element.as_str()) {
                         path.push(element.clone());
-                        self.compare(Some(value), None, info, path, out);
+                        self.compare(Some(*value), None, info, path, out);
                         path.pop();
                     }
                 }
             }
+        }
+        if !path.is_empty() {
+            if old.is_none() {
+                out.added.insert(path.as_slice());
+            } else if new.is_none() {
+                out.removed.insert(path.as_slice());
+            }
+        }
+    }
+
+    /// `compare` over the fields `tracks(parent, key)` admits at the top and in `metadata`
+    /// (upstream compares only what managers can own), without copying the objects.
+    pub fn compare_tracked(
+        &self,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        info: FieldInfo<'s>,
+        tracks: &dyn Fn(&[String], &str) -> bool,
+        path: &mut Vec<String>,
+        out: &mut Comparison,
+    ) {
+        let Some(sample) = new.or(old) else { return };
+        let (Kind::Granular(shape), true) =
+            (self.kind(info, sample), old.is_none_or(is_map) && new.is_none_or(is_map))
+        else {
+            return self.compare(old, new, info, path, out);
+        };
+        let empty = Map::new();
+        let old_map = old.and_then(Value::as_object).unwrap_or(&empty);
+        let new_map = new.and_then(Value::as_object).unwrap_or(&empty);
+        let gone = old_map.iter().filter(|(k, _)| !new_map.contains_key(*k));
+        let pairs = new_map.iter().map(|(k, v)| (k, old_map.get(k), Some(v)));
+        for (key, old_value, new_value) in pairs.chain(gone.map(|(k, v)| (k, Some(v), None))) {
+            if !tracks(path, key) {
+                continue;
+            }
+            let info = self.child_info(shape, key);
+            path.push(fieldset::field(key));
+            if path.len() == 1 && key == "metadata" {
+                self.compare_tracked(old_value, new_value, info, tracks, path, out);
+            } else {
+                self.compare(old_value, new_value, info, path, out);
+            }
+            path.pop();
         }
         if !path.is_empty() {
             if old.is_none() {
@@ -265,17 +309,29 @@ impl<'s> Typed<'s> {
         let kind = self.kind(info, config);
         match (kind, config) {
             (Kind::Granular(shape), Value::Object(fields)) => {
-                let mut out = live.and_then(Value::as_object).cloned().unwrap_or_default();
-                for (key, value) in fields {
-                    if value.is_null() {
-                        out.remove(key);
-                        continue;
+                // Live fields keep their places; what the configuration sets is merged rather
+                // than copied first; its new fields follow.
+                let empty = Map::new();
+                let live_fields = live.and_then(Value::as_object).unwrap_or(&empty);
+                let mut out = Map::with_capacity(live_fields.len() + fields.len());
+                let added = fields.iter().filter(|(k, _)| !live_fields.contains_key(*k));
+                let pairs = live_fields.iter().map(|(k, v)| (k, Some(v), fields.get(k)));
+                for (key, live_value, value) in pairs.chain(added.map(|(k, v)| (k, None, Some(v))))
+                {
+                    let merged = match value {
+                        None => live_value.cloned(),
+                        Some(Value::Null) => None,
+                        Some(value) => {
+                            path.push(fieldset::field(key));
+                            let info = self.child_info(shape, key);
+                            let merged = self.merge(live_value, value, info, path)?;
+                            path.pop();
+                            Some(merged)
+                        }
+                    };
+                    if let Some(merged) = merged {
+                        out.insert(key.clone(), merged);
                     }
-                    path.push(fieldset::field(key));
-                    let merged =
-                        self.merge(out.get(key), value, self.child_info(shape, key), path)?;
-                    path.pop();
-                    out.insert(key.clone(), merged);
                 }
                 Ok(Value::Object(out))
             }

@@ -67,7 +67,7 @@ async fn modify(
         if dry_run(request)? {
             return Ok(new);
         }
-        match server.store.update(&key, encode(&new)?, current.mod_revision).await {
+        match server.store.update(&key, encode(&mut new)?, current.mod_revision).await {
             Ok(kv) => return Ok(with_revision(new, &kv)),
             Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
             Err(e) => return Err(store_error(e)),
@@ -282,7 +282,7 @@ async fn spend_disruption(
         }
         pdb["status"]["disruptionsAllowed"] = json!(allowed - 1);
         pdb["status"]["disruptedPods"][pod_name] = json!(now_rfc3339());
-        match server.store.update(pdb_key, encode(&pdb)?, current.mod_revision).await {
+        match server.store.update(pdb_key, encode(&mut pdb)?, current.mod_revision).await {
             Ok(_) => return Ok(()),
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(from_store(e, "policy", "poddisruptionbudgets", pod_name)),

@@ -9,7 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use capstan_api::Resource;
 use capstan_store::{KeyValue, StoreError};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::read::Filter;
 use super::{Request, value_response};
@@ -30,14 +30,14 @@ const SERVER_OWNED: &[&str] = &[
     "name",
 ];
 
-pub(super) fn encode(object: &Value) -> ApiResult<Bytes> {
-    let mut stored = object.clone();
-    if let Some(meta) = stored.get_mut("metadata").and_then(Value::as_object_mut) {
-        // The revision is the resourceVersion; it is never stored in the value.
+/// The stored form of `object`, which loses its resourceVersion (the revision is the
+/// resourceVersion; it is never stored in the value) and selfLink.
+pub(super) fn encode(object: &mut Value) -> ApiResult<Bytes> {
+    if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("resourceVersion");
         meta.remove("selfLink");
     }
-    serde_json::to_vec(&stored).map(Bytes::from).map_err(|e| ApiError::internal(e.to_string()))
+    serde_json::to_vec(object).map(Bytes::from).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 pub(super) fn decode(kv: &KeyValue) -> ApiResult<Value> {
@@ -196,7 +196,7 @@ pub(super) async fn create_object(
         crate::services::allocate(&*server.store, server.config.service_range, &mut object).await?;
     }
     let key = resource.key(namespace.as_deref(), &name);
-    let created = server.store.create(&key, encode(&object)?).await;
+    let created = server.store.create(&key, encode(&mut object)?).await;
     if created.is_err() && resource.kind == "Service" {
         crate::services::release(&*server.store, &object).await;
     }
@@ -426,95 +426,129 @@ async fn update_with_retries(
     body_for: impl Fn(&Value) -> ApiResult<Value>,
     warnings: &mut Vec<String>,
 ) -> ApiResult<Response> {
+    // The first attempt starts from the watch cache, as upstream's GuaranteedUpdate does; the
+    // write is compare-and-swap on the revision, so a stale copy costs a retry from the store,
+    // and a refusal or a no-op seen on the cached copy is confirmed against the store.
+    let mut from_cache = true;
+    loop {
+        let current = current_for_update(server, request, precondition, from_cache).await?;
+        let cached = std::mem::replace(&mut from_cache, false);
+        match update_once(server, request, &body_for, warnings, &current).await {
+            Err(_) | Ok(Step::Unchanged(_)) if cached => continue,
+            Err(e) => return Err(e),
+            Ok(Step::Unchanged(response) | Step::Written(response)) => return Ok(response),
+            // Optimistic concurrency: retry a lost race only when the client gave no
+            // resourceVersion.
+            Ok(Step::Lost) if precondition.is_none() => continue,
+            Ok(Step::Lost) => {
+                let t = &request.target;
+                let name = t.name.as_deref().unwrap_or_default();
+                return Err(ApiError::stale(t.resource.group, t.resource.plural, name));
+            }
+        }
+    }
+}
+
+/// How one attempt at an update ended.
+enum Step {
+    /// Nothing changed, so nothing was written.
+    Unchanged(Response),
+    Written(Response),
+    /// The object changed since `current` was read.
+    Lost,
+}
+
+async fn update_once(
+    server: &Arc<ApiServer>,
+    request: &Request,
+    body_for: &impl Fn(&Value) -> ApiResult<Value>,
+    warnings: &mut Vec<String>,
+    current: &KeyValue,
+) -> ApiResult<Step> {
     let t = &request.target;
     let resource = t.resource;
-    let name = t.name.clone().unwrap_or_default();
+    let name = t.name.as_deref().unwrap_or_default();
     let subresource = t.subresource.as_deref();
-    let key = resource.key(t.namespace.as_deref(), &name);
-    let store_error = |e| from_store(e, resource.group, resource.plural, &name);
-    // Optimistic concurrency: retry on a lost race only when the client gave no resourceVersion.
-    loop {
-        let current = current_for_update(server, request, precondition, false).await?;
-        let old = decode(&current)?;
-        let mut body = body_for(&from_storage(resource, old.clone()))?;
-        objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
-        *warnings = field_validation(request, resource, &mut body)?;
-        if subresource.is_none() || subresource == Some("status") {
-            crate::typecheck::check(resource, &body)?;
-        }
-        // Upstream defaults every decoded body, so a PUT or patch that drops a defaulted
-        // field gets it back.
-        capstan_api::defaults::apply(resource, &mut body);
-        let body = to_storage(resource, body);
-        if let Some(body_name) = meta_str(&body, "name")
-            && body_name != name
-        {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        if let (Some(ns), Some(body_ns)) = (&t.namespace, meta_str(&body, "namespace"))
-            && ns != body_ns
-        {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
-        let old = decode(&current)?;
-        let mut body = body;
-        if resource.kind == "Service" && subresource.is_none() {
-            crate::services::keep_allocations(&old, &mut body)?;
-        }
-        let mut new = merge_update(resource, &old, body.clone(), subresource);
-        if super::apply::is_apply(request)
-            && let Some(managed) = body["metadata"].get("managedFields")
-        {
-            // A subresource write keeps the old metadata; the applier's ownership goes with it.
-            metadata_mut(&mut new).insert("managedFields".into(), managed.clone());
-        }
-        super::restrict_node(request, Verb::Update, &name, Some(&new), Some(&old))?;
-        if new == old {
-            // A no-op update writes nothing and keeps the resourceVersion.
-            return Ok(value_response(StatusCode::OK, &from_storage(resource, old)));
-        }
-        crate::validation::check_update(resource, &old, &new, subresource)?;
-        // Server-side apply has recorded its own managed fields.
-        if !super::apply::is_apply(request) {
-            objects::record_managed_fields(
-                resource,
-                Some(&old),
-                &mut new,
-                &manager(request),
-                &resource.api_version(),
-                subresource,
-            );
-        }
-        if dry_run(request)? {
-            return Ok(value_response(StatusCode::OK, &from_storage(resource, new)));
-        }
-        if finalized(resource, &new) {
-            return match server.store.delete(&key, Some(current.mod_revision)).await {
-                Ok(kv) => {
-                    released(server, resource, &new).await;
-                    Ok(value_response(
-                        StatusCode::OK,
-                        &from_storage(resource, with_revision(new, &kv)),
-                    ))
-                }
-                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
-                Err(e) => Err(store_error(e)),
-            };
-        }
-        match server.store.update(&key, encode(&new)?, current.mod_revision).await {
+    let store_error = |e| from_store(e, resource.group, resource.plural, name);
+    let old = decode(current)?;
+    let mut body = if crate::conversion::needs_conversion(resource) {
+        body_for(&from_storage(resource, old.clone()))?
+    } else {
+        body_for(&old)?
+    };
+    objects::check_type(resource, &mut body, resource.kind, &resource.api_version())?;
+    *warnings = field_validation(request, resource, &mut body)?;
+    if subresource.is_none() || subresource == Some("status") {
+        crate::typecheck::check(resource, &body)?;
+    }
+    // Upstream defaults every decoded body, so a PUT or patch that drops a defaulted field gets
+    // it back.
+    capstan_api::defaults::apply(resource, &mut body);
+    let mut body = to_storage(resource, body);
+    if let Some(body_name) = meta_str(&body, "name")
+        && body_name != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    if let (Some(ns), Some(body_ns)) = (&t.namespace, meta_str(&body, "namespace"))
+        && ns != body_ns
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    if resource.kind == "Service" && subresource.is_none() {
+        crate::services::keep_allocations(&old, &mut body)?;
+    }
+    let applied_managed = super::apply::is_apply(request)
+        .then(|| body["metadata"].get("managedFields").cloned())
+        .flatten();
+    let mut new = merge_update(resource, &old, body, subresource);
+    if let Some(managed) = applied_managed {
+        // A subresource write keeps the old metadata; the applier's ownership goes with it.
+        metadata_mut(&mut new).insert("managedFields".into(), managed);
+    }
+    super::restrict_node(request, Verb::Update, name, Some(&new), Some(&old))?;
+    if new == old {
+        // A no-op update writes nothing and keeps the resourceVersion.
+        return Ok(Step::Unchanged(value_response(StatusCode::OK, &from_storage(resource, old))));
+    }
+    crate::validation::check_update(resource, &old, &new, subresource)?;
+    // Server-side apply has recorded its own managed fields.
+    if !super::apply::is_apply(request) {
+        objects::record_managed_fields(
+            resource,
+            Some(&old),
+            &mut new,
+            &manager(request),
+            &resource.api_version(),
+            subresource,
+        );
+    }
+    if dry_run(request)? {
+        return Ok(Step::Written(value_response(StatusCode::OK, &from_storage(resource, new))));
+    }
+    let key = &current.key;
+    if finalized(resource, &new) {
+        return match server.store.delete(key, Some(current.mod_revision)).await {
             Ok(kv) => {
-                return Ok(value_response(
-                    StatusCode::OK,
-                    &from_storage(resource, with_revision(new, &kv)),
-                ));
+                released(server, resource, &new).await;
+                let deleted = from_storage(resource, with_revision(new, &kv));
+                Ok(Step::Written(value_response(StatusCode::OK, &deleted)))
             }
-            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
-            Err(e) => return Err(store_error(e)),
+            Err(StoreError::Conflict { .. }) => Ok(Step::Lost),
+            Err(e) => Err(store_error(e)),
+        };
+    }
+    match server.store.update(key, encode(&mut new)?, current.mod_revision).await {
+        Ok(kv) => {
+            let stored = from_storage(resource, with_revision(new, &kv));
+            Ok(Step::Written(value_response(StatusCode::OK, &stored)))
         }
+        Err(StoreError::Conflict { .. }) => Ok(Step::Lost),
+        Err(e) => Err(store_error(e)),
     }
 }
 
@@ -551,7 +585,8 @@ fn merge_update(resource: &Resource, old: &Value, body: Value, subresource: Opti
         }
         _ => body,
     };
-    let old_meta = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let empty = Map::new();
+    let old_meta = old.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
     let meta = metadata_mut(&mut new);
     for field in SERVER_OWNED {
         match old_meta.get(*field) {
@@ -729,7 +764,7 @@ pub(super) async fn delete_one(
             // Already being deleted and nothing to change.
             return Ok(object);
         } else {
-            match server.store.update(key, encode(&object)?, current.mod_revision).await {
+            match server.store.update(key, encode(&mut object)?, current.mod_revision).await {
                 Ok(kv) => Ok(with_revision(object, &kv)),
                 Err(e) => Err(e),
             }
