@@ -51,6 +51,12 @@ impl CachedObject {
     pub fn decode(kv: &KeyValue) -> Option<Self> {
         let mut object: Value = serde_json::from_slice(&kv.value).ok()?;
         let metadata = object.get_mut("metadata")?.as_object_mut()?;
+        // The stored bytes get the resourceVersion spliced in; only a value that (unusually)
+        // carries one already is written out again.
+        let spliced = match metadata.contains_key("resourceVersion") {
+            false => stamped(&kv.value, kv.mod_revision),
+            true => None,
+        };
         metadata.insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
@@ -64,11 +70,17 @@ impl CachedObject {
             .into_iter()
             .map(|(label, value)| (label, value.into_boxed_str()))
             .collect();
-        // Sized for the stored value plus the resourceVersion, so no doubled buffer is kept.
-        let mut buffer = Vec::with_capacity(kv.value.len() + 40);
-        serde_json::to_writer(&mut buffer, &object).ok()?;
-        buffer.shrink_to_fit();
-        let bytes = Bytes::from(buffer);
+        let bytes = match spliced {
+            Some(buffer) => Bytes::from(buffer),
+            None => {
+                // Sized for the stored value plus the resourceVersion, so no doubled buffer is
+                // kept.
+                let mut buffer = Vec::with_capacity(kv.value.len() + 40);
+                serde_json::to_writer(&mut buffer, &object).ok()?;
+                buffer.shrink_to_fit();
+                Bytes::from(buffer)
+            }
+        };
         Some(Self {
             key: kv.key.clone(),
             namespace,
@@ -94,6 +106,56 @@ impl CachedObject {
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
     }
+}
+
+/// `json` (an object) with `"resourceVersion":"<revision>"` as the first field of its
+/// top-level `metadata` object, or `None` when that object is not found.
+fn stamped(json: &[u8], revision: Revision) -> Option<Vec<u8>> {
+    let at = top_level_metadata(json)?;
+    let stamp = format!("\"resourceVersion\":\"{revision}\"");
+    let empty = json[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+    let mut out = Vec::with_capacity(json.len() + stamp.len() + 1);
+    out.extend_from_slice(&json[..at]);
+    out.extend_from_slice(stamp.as_bytes());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&json[at..]);
+    Some(out)
+}
+
+/// Where the fields of the top-level `"metadata"` object start in `json`: just past its `{`.
+/// Strings are skipped whole, so nothing inside one is mistaken for structure.
+fn top_level_metadata(json: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    // The last string seen directly in the top-level object: the key of a `{` that follows.
+    let mut last_key: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while i < json.len() {
+        match json[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < json.len() && json[i] != b'"' {
+                    i += if json[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 1 {
+                    last_key = Some((start, i.min(json.len())));
+                }
+            }
+            b'{' => {
+                if depth == 1 && last_key.is_some_and(|(s, e)| &json[s..e] == b"metadata") {
+                    return Some(i + 1);
+                }
+                depth += 1;
+            }
+            b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -428,6 +490,39 @@ mod tests {
                 mod_revision: revision,
             },
         });
+    }
+
+    #[test]
+    fn the_resource_version_is_spliced_into_the_top_level_metadata_only() {
+        let stored = [
+            r#"{"kind":"metadata","spec":{"metadata":{"x":"{\"}"}},"metadata":{"name":"a"}}"#,
+            r#"{"data":{"k":"\\"},"metadata":{"name":"c"}}"#,
+            r#"{"items":[{"metadata":{}}],"metadata" : { "name":"b","labels":{"l":"}"}}}"#,
+        ];
+        for json in stored {
+            let kv = KeyValue {
+                key: "/registry/configmaps/default/a".into(),
+                value: Bytes::from(json),
+                create_revision: 7,
+                mod_revision: 7,
+            };
+            let cached = CachedObject::decode(&kv).unwrap();
+            let mut expected: Value = serde_json::from_str(json).unwrap();
+            expected["metadata"]["resourceVersion"] = Value::String("7".into());
+            assert_eq!(cached.value(), expected, "{json}");
+        }
+        let empty = stamped(br#"{"metadata":{ }}"#, 7).unwrap();
+        assert_eq!(String::from_utf8(empty).unwrap(), r#"{"metadata":{"resourceVersion":"7" }}"#);
+        let no_metadata = br#"{"spec":{"metadata":{}}}"#;
+        assert_eq!(stamped(no_metadata, 7), None);
+        let carrying_one = KeyValue {
+            key: "/registry/configmaps/default/a".into(),
+            value: Bytes::from(r#"{"metadata":{"name":"a","resourceVersion":"3"}}"#),
+            create_revision: 7,
+            mod_revision: 7,
+        };
+        let cached = CachedObject::decode(&carrying_one).unwrap();
+        assert_eq!(cached.value()["metadata"]["resourceVersion"], "7");
     }
 
     #[tokio::test]

@@ -41,10 +41,11 @@ pub use settings::Settings;
 /// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
 /// root CA publisher hands to every namespace.
 pub async fn run(client: kube::Client, ca_pem: String, settings: Settings) {
-    let (pods, pods_feed) = informer::Informer::new(
+    let (pods, pods_feed) = informer::Informer::trimmed(
         kube::Api::all(client.clone()),
         kube::runtime::watcher::Config::default(),
         informer::pods_by_namespace_controller_and_node,
+        informer::trim_pod,
     );
     tokio::join!(
         pods_feed,

@@ -172,7 +172,7 @@ pub fn update(scope: Scope<'_>, live: Option<&Value>, new: &mut Value, manager: 
     // On create, the fields every Go object has (metadata, spec, status) count as present,
     // so their own paths are not recorded as added, as upstream's records read.
     let skeleton = serde_json::json!({"metadata": {}, "spec": {}, "status": {}});
-    let comparison = compare(&scope, root, live.unwrap_or(&skeleton), new);
+    let mut comparison = compare(&scope, root, live.unwrap_or(&skeleton), new);
     let changed = comparison.changed();
     for entry in managed.entries.iter_mut().filter(|e| !e.is(manager, Operation::Update)) {
         entry.fields = entry.fields.difference(&changed).difference(&comparison.removed);
@@ -246,7 +246,7 @@ fn attempt(
         typed.prune(&mut merged, &last, Some(&owned), root, 0);
     }
 
-    let comparison = compare(&scope, root, live, &merged);
+    let mut comparison = compare(&scope, root, live, &merged);
     let changed = comparison.changed();
     let mut conflicts = Vec::new();
     for entry in managed.entries.iter().filter(|e| !e.is(manager, Operation::Apply)) {

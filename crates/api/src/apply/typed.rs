@@ -41,9 +41,10 @@ pub(super) struct Comparison {
 }
 
 impl Comparison {
-    /// Added and modified paths: what a write takes over from other managers.
-    pub fn changed(&self) -> FieldSet {
-        let mut changed = self.added.clone();
+    /// Added and modified paths: what a write takes over from other managers (taken out of
+    /// the comparison, which keeps its removed paths).
+    pub fn changed(&mut self) -> FieldSet {
+        let mut changed = std::mem::take(&mut self.added);
         changed.union(&self.modified);
         changed
     }
