@@ -41,6 +41,19 @@ pub(super) struct Comparison {
 }
 
 impl Comparison {
+    /// A container (map or list) at `path` counts as added or removed itself when one side
+    /// lacks it; the root never does.
+    fn container_presence(&mut self, old: Option<&Value>, new: Option<&Value>, path: &[String]) {
+        if path.is_empty() {
+            return;
+        }
+        if old.is_none() {
+            self.added.insert(path);
+        } else if new.is_none() {
+            self.removed.insert(path);
+        }
+    }
+
     /// Added and modified paths: what a write takes over from other managers (taken out of
     /// the comparison, which keeps its removed paths).
     pub fn changed(&mut self) -> FieldSet {
@@ -239,13 +252,7 @@ impl<'s> Typed<'s> {
                 }
             }
         }
-        if !path.is_empty() {
-            if old.is_none() {
-                out.added.insert(path.as_slice());
-            } else if new.is_none() {
-                out.removed.insert(path.as_slice());
-            }
-        }
+        out.container_presence(old, new, path);
     }
 
     /// `compare` over the fields `tracks(parent, key)` admits at the top and in `metadata`
@@ -283,13 +290,7 @@ impl<'s> Typed<'s> {
             }
             path.pop();
         }
-        if !path.is_empty() {
-            if old.is_none() {
-                out.added.insert(path.as_slice());
-            } else if new.is_none() {
-                out.removed.insert(path.as_slice());
-            }
-        }
+        out.container_presence(old, new, path);
     }
 
     /// `config` merged into `live`: granular fields merge, keyed lists and sets merge their
