@@ -57,7 +57,6 @@ impl CachedObject {
             false => stamped(&kv.value, kv.mod_revision),
             true => None,
         };
-        metadata.insert("resourceVersion".into(), Value::String(kv.mod_revision.to_string()));
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
         let labels = metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
@@ -73,6 +72,8 @@ impl CachedObject {
         let bytes = match spliced {
             Some(buffer) => Bytes::from(buffer),
             None => {
+                let revision = Value::String(kv.mod_revision.to_string());
+                object["metadata"]["resourceVersion"] = revision;
                 // Sized for the stored value plus the resourceVersion, so no doubled buffer is
                 // kept.
                 let mut buffer = Vec::with_capacity(kv.value.len() + 40);

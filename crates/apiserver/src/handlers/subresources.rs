@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 
 use super::read::scale_of;
 use super::write::{
-    Patch, current_for_update, decode, delete_one, delete_options_from, dry_run, encode, manager,
-    with_revision,
+    Patch, current_for_update, decode, delete_one, delete_options_from, dry_run, encode,
+    record_update, with_revision,
 };
 use super::{Request, value_response};
 use crate::ApiServer;
@@ -56,14 +56,7 @@ async fn modify(
             }
             return Ok(new);
         }
-        objects::record_managed_fields(
-            resource,
-            Some(&old),
-            &mut new,
-            &manager(request),
-            &resource.api_version(),
-            t.subresource.as_deref(),
-        );
+        record_update(request, &old, &mut new);
         if dry_run(request)? {
             return Ok(new);
         }

@@ -52,6 +52,21 @@ pub(super) fn with_revision(mut object: Value, kv: &KeyValue) -> Value {
     object
 }
 
+/// Records in `new`'s managed fields that the request's manager updated `old` into it.
+pub(super) fn record_update(request: &Request, old: &Value, new: &mut Value) {
+    let t = &request.target;
+    let api_version = t.resource.api_version();
+    let subresource = t.subresource.as_deref();
+    objects::record_managed_fields(
+        t.resource,
+        Some(old),
+        new,
+        &manager(request),
+        &api_version,
+        subresource,
+    );
+}
+
 pub(super) fn dry_run(request: &Request) -> ApiResult<bool> {
     match request.params.get("dryRun") {
         None => Ok(false),
@@ -518,14 +533,7 @@ async fn update_once(
     crate::validation::check_update(resource, &old, &new, subresource)?;
     // Server-side apply has recorded its own managed fields.
     if !super::apply::is_apply(request) {
-        objects::record_managed_fields(
-            resource,
-            Some(&old),
-            &mut new,
-            &manager(request),
-            &resource.api_version(),
-            subresource,
-        );
+        record_update(request, &old, &mut new);
     }
     if dry_run(request)? {
         return Ok(Step::Written(value_response(StatusCode::OK, &from_storage(resource, new))));
