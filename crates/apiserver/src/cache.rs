@@ -16,6 +16,8 @@ use futures::StreamExt;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, watch};
 
+use crate::layout::Layout;
+
 /// Events a watcher may fall behind before it is closed (it re-watches from where it was).
 const WATCHER_BUFFER: usize = 4096;
 /// How long a read waits for the cache to catch up with the revision it asks for.
@@ -44,6 +46,8 @@ pub struct CachedObject {
     pub fields_of: Option<&'static capstan_api::Resource>,
     /// Its selectable fields' values, "" ones left out.
     pub fields: Box<[(&'static str, Box<str>)]>,
+    /// Where its metadata and managed fields lie in `bytes`.
+    pub layout: Option<Layout>,
 }
 
 impl CachedObject {
@@ -82,6 +86,7 @@ impl CachedObject {
                 Bytes::from(buffer)
             }
         };
+        let layout = Layout::of(&bytes);
         Some(Self {
             key: kv.key.clone(),
             namespace,
@@ -91,6 +96,7 @@ impl CachedObject {
             labels,
             fields_of,
             fields,
+            layout,
         })
     }
 
@@ -107,12 +113,47 @@ impl CachedObject {
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
     }
+
+    /// The object as `resource` serves it; without `managedFields` when `omit_managed_fields`
+    /// (cut from the bytes unless a conversion re-encodes the object anyway).
+    pub fn served(&self, resource: &capstan_api::Resource, omit_managed_fields: bool) -> Bytes {
+        if crate::conversion::needs_conversion(resource) {
+            let mut value = crate::conversion::from_storage(resource, self.value());
+            if omit_managed_fields
+                && let Some(metadata) = value.get_mut("metadata").and_then(Value::as_object_mut)
+            {
+                metadata.remove("managedFields");
+            }
+            return Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+        }
+        match self.layout.filter(|_| omit_managed_fields) {
+            Some(layout) => match layout.without_managed_fields(&self.bytes) {
+                Some(cut) => Bytes::from(cut),
+                None => self.bytes.clone(),
+            },
+            None => self.bytes.clone(),
+        }
+    }
+
+    /// Its `PartialObjectMetadata`, cut from the bytes (metadata is never converted).
+    pub fn partial_metadata(&self, omit_managed_fields: bool) -> Bytes {
+        const HEAD: &[u8] =
+            br#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":"#;
+        let mut out = Vec::with_capacity(HEAD.len() + self.bytes.len() / 2);
+        out.extend_from_slice(HEAD);
+        match &self.layout {
+            Some(layout) => layout.metadata_bytes(&self.bytes, omit_managed_fields, &mut out),
+            None => out.extend_from_slice(b"{}"),
+        }
+        out.push(b'}');
+        Bytes::from(out)
+    }
 }
 
 /// `json` (an object) with `"resourceVersion":"<revision>"` as the first field of its
 /// top-level `metadata` object, or `None` when that object is not found.
 fn stamped(json: &[u8], revision: Revision) -> Option<Vec<u8>> {
-    let at = top_level_metadata(json)?;
+    let at = Layout::of(json)?.metadata_fields_start();
     let stamp = format!("\"resourceVersion\":\"{revision}\"");
     let empty = json[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
     let mut out = Vec::with_capacity(json.len() + stamp.len() + 1);
@@ -123,40 +164,6 @@ fn stamped(json: &[u8], revision: Revision) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(&json[at..]);
     Some(out)
-}
-
-/// Where the fields of the top-level `"metadata"` object start in `json`: just past its `{`.
-/// Strings are skipped whole, so nothing inside one is mistaken for structure.
-fn top_level_metadata(json: &[u8]) -> Option<usize> {
-    let mut depth = 0usize;
-    // The last string seen directly in the top-level object: the key of a `{` that follows.
-    let mut last_key: Option<(usize, usize)> = None;
-    let mut i = 0;
-    while i < json.len() {
-        match json[i] {
-            b'"' => {
-                let start = i + 1;
-                i += 1;
-                while i < json.len() && json[i] != b'"' {
-                    i += if json[i] == b'\\' { 2 } else { 1 };
-                }
-                if depth == 1 {
-                    last_key = Some((start, i.min(json.len())));
-                }
-            }
-            b'{' => {
-                if depth == 1 && last_key.is_some_and(|(s, e)| &json[s..e] == b"metadata") {
-                    return Some(i + 1);
-                }
-                depth += 1;
-            }
-            b'[' => depth += 1,
-            b'}' | b']' => depth = depth.checked_sub(1)?,
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

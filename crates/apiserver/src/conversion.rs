@@ -2,7 +2,6 @@
 //! another: events.k8s.io/v1 Events live in core/v1 Event storage, so `kubectl get events`
 //! shows what kube-rs' recorder wrote and the reverse.
 
-use bytes::Bytes;
 use capstan_api::Resource;
 use serde_json::{Map, Value};
 
@@ -56,15 +55,6 @@ pub fn from_storage(resource: &Resource, object: Value) -> Value {
         EVENT_FIELDS.iter().map(|(served, stored)| (*stored, *served)),
         &resource.api_version(),
     )
-}
-
-/// The served bytes of a stored object's bytes (no work when nothing converts).
-pub fn served_bytes(resource: &Resource, stored: &Bytes) -> Bytes {
-    if !needs_conversion(resource) {
-        return stored.clone();
-    }
-    let value: Value = serde_json::from_slice(stored).unwrap_or(Value::Null);
-    Bytes::from(serde_json::to_vec(&from_storage(resource, value)).unwrap_or_default())
 }
 
 #[cfg(test)]

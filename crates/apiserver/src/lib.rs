@@ -10,6 +10,7 @@ mod conversion;
 pub mod discovery;
 mod event_ttl;
 mod handlers;
+mod layout;
 pub mod objects;
 pub mod pki;
 mod routes;

@@ -229,7 +229,17 @@ async fn serve_api(
         params = Params::parse(Some(&format!("{}&watch=true", uri.query().unwrap_or(""))));
     }
     let authenticator = request.extensions().get::<Arc<Authenticator>>().cloned();
+    let omit_managed_fields = request.extensions().get::<handlers::OmitManagedFields>().is_some();
     let body = read_body(request.into_body()).await?;
-    let request = handlers::Request { user, authenticator, method, target, params, headers, body };
+    let request = handlers::Request {
+        user,
+        authenticator,
+        method,
+        target,
+        params,
+        headers,
+        body,
+        omit_managed_fields,
+    };
     handlers::dispatch(server, request).await
 }

@@ -117,7 +117,7 @@ impl SchedulingQueue {
         let is_gated = gated(&pod);
         match self.entries.get_mut(&pod.key) {
             Some(entry) => {
-                let changed = entry.pod.pod.spec != pod.pod.spec || entry.pod.labels != pod.labels;
+                let changed = entry.pod.spec != pod.spec || entry.pod.labels != pod.labels;
                 let key = pod.key.clone();
                 entry.pod = pod;
                 let retry = match entry.place {

@@ -147,7 +147,7 @@ impl Scheduler {
             self.queue.on_event(ClusterEvent::AssignedPodAdded, now);
             return;
         }
-        let deleting = pod.pod.metadata.deletion_timestamp.is_some();
+        let deleting = pod.deleting;
         if !ours || deleting {
             self.queue.delete(&pod.key);
             return;

@@ -44,7 +44,8 @@ pub fn admit(server: &Arc<ApiServer>, pod: &mut Value) -> ApiResult<()> {
             let requests =
                 item["defaultRequest"].as_object().cloned().unwrap_or_else(|| limits.clone());
             for field in ["initContainers", "containers"] {
-                for container in pod["spec"][field].as_array_mut().into_iter().flatten() {
+                let containers = pod["spec"].get_mut(field).and_then(Value::as_array_mut);
+                for container in containers.into_iter().flatten() {
                     apply_defaults(container, "limits", &limits);
                     apply_defaults(container, "requests", &requests);
                     check_bounds(container, item)?;

@@ -61,7 +61,10 @@ fn mount_token(pod: &mut Value) {
     let mount = json!({"name": volume_name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
     let mut needed = false;
     for list in ["initContainers", "containers"] {
-        let Some(containers) = pod["spec"][list].as_array_mut() else { continue };
+        // `get_mut`, not indexing: indexing a missing list would store it as null.
+        let Some(containers) = pod["spec"].get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
         for container in containers {
             let mounted = container["volumeMounts"]
                 .as_array()

@@ -184,7 +184,16 @@ pub struct Request {
     pub params: Params,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Reads serve objects without `metadata.managedFields`: the caller is a component in the
+    /// server's own process ([`OmitManagedFields`]), none of which reads them.
+    pub omit_managed_fields: bool,
 }
+
+/// Marks a request from a component inside the server's process (an extension, so no remote
+/// client can set it): objects it reads come without managedFields, which are often most of an
+/// object's size and which it would decode only to drop.
+#[derive(Debug, Clone, Copy)]
+pub struct OmitManagedFields;
 
 impl Request {
     pub fn form(&self) -> ApiResult<Form> {

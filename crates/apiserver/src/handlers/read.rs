@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Form, Params, Request, json_response, value_response};
 use crate::ApiServer;
 use crate::cache::CachedObject;
-use crate::conversion::{from_storage, served_bytes};
+use crate::conversion::from_storage;
 use crate::status::{ApiError, ApiResult, from_store};
 
 /// Which objects a list or watch wants.
@@ -124,8 +124,12 @@ pub async fn get(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Respon
         return Ok(value_response(StatusCode::OK, &scale_of(&object.value())));
     }
     Ok(match form {
-        Form::Object => json_response(StatusCode::OK, served_bytes(resource, &object.bytes)),
-        Form::PartialObjectMetadata => value_response(StatusCode::OK, &partial(&object.value())),
+        Form::Object => {
+            json_response(StatusCode::OK, object.served(resource, request.omit_managed_fields))
+        }
+        Form::PartialObjectMetadata => {
+            json_response(StatusCode::OK, object.partial_metadata(request.omit_managed_fields))
+        }
         Form::Table => {
             let table = table(resource, std::slice::from_ref(&object), &request.params, None, None);
             value_response(StatusCode::OK, &table)
@@ -281,23 +285,24 @@ pub async fn list(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Respo
         let next = matching.next().map(|o| encode_continue(revision, &o.key));
         (objects, revision, next)
     };
+    let omit = request.omit_managed_fields;
+    let next = next.as_deref();
     Ok(match form {
         Form::Object => {
-            json_response(StatusCode::OK, list_body(resource, revision, next.as_deref(), &objects))
+            let (kind, version) = (resource.list_kind(), resource.api_version());
+            let body =
+                list_body(&kind, &version, revision, next, &objects, |o| o.served(resource, omit));
+            json_response(StatusCode::OK, body)
         }
-        Form::Table => {
-            value_response(StatusCode::OK, &table(resource, &objects, params, Some(revision), next))
-        }
+        Form::Table => value_response(
+            StatusCode::OK,
+            &table(resource, &objects, params, Some(revision), next.map(str::to_owned)),
+        ),
         Form::PartialObjectMetadata => {
-            let items: Vec<Value> = objects.iter().map(|o| partial(&o.value())).collect();
-            let mut metadata = json!({"resourceVersion": revision.to_string()});
-            if let Some(next) = next {
-                metadata["continue"] = json!(next);
-            }
-            value_response(
-                StatusCode::OK,
-                &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": items}),
-            )
+            let (kind, version) = ("PartialObjectMetadataList", "meta.k8s.io/v1");
+            let body =
+                list_body(kind, version, revision, next, &objects, |o| o.partial_metadata(omit));
+            json_response(StatusCode::OK, body)
         }
     })
 }
@@ -340,24 +345,24 @@ async fn page_from_store(
     }
 }
 
-/// `{"kind":"<Kind>List",…,"items":[…]}` assembled from the cached bytes without re-encoding.
+/// `{"kind":"<list kind>",…,"items":[…]}` assembled from each object's bytes in `form`,
+/// without re-encoding.
 pub fn list_body(
-    resource: &Resource,
+    list_kind: &str,
+    api_version: &str,
     revision: Revision,
     next: Option<&str>,
     objects: &[Arc<CachedObject>],
+    form: impl Fn(&CachedObject) -> Bytes,
 ) -> Bytes {
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if let Some(next) = next {
         metadata["continue"] = json!(next);
     }
     let head = format!(
-        "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
-        resource.list_kind(),
-        resource.api_version(),
-        metadata
+        "{{\"kind\":\"{list_kind}\",\"apiVersion\":\"{api_version}\",\"metadata\":{metadata},\"items\":["
     );
-    // Converted objects change size; this is a capacity hint only.
+    // Served forms differ in size; this is a capacity hint only.
     let size = head.len() + objects.iter().map(|o| o.bytes.len() + 1).sum::<usize>() + 2;
     let mut body = BytesMut::with_capacity(size);
     body.put_slice(head.as_bytes());
@@ -365,7 +370,7 @@ pub fn list_body(
         if i > 0 {
             body.put_u8(b',');
         }
-        body.put_slice(&served_bytes(resource, &object.bytes));
+        body.put_slice(&form(object));
     }
     body.put_slice(b"]}");
     body.freeze()

@@ -24,12 +24,21 @@ fn success(details: Value) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201, "details": details})
 }
 
+/// Whether a subresource write records its change in the object's managedFields.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fields {
+    Recorded,
+    /// Written straight to storage, as upstream's binding is: no manager owns a pod's node.
+    Untracked,
+}
+
 /// Reads the object, lets `change` edit it, and writes it back with compare-and-swap, retrying
 /// lost races unless the client pinned a resourceVersion.
 async fn modify(
     server: &Arc<ApiServer>,
     request: &Request,
     precondition: Option<i64>,
+    fields: Fields,
     mut change: impl FnMut(&mut Value) -> ApiResult<()>,
 ) -> ApiResult<Value> {
     let t = &request.target;
@@ -56,7 +65,9 @@ async fn modify(
             }
             return Ok(new);
         }
-        record_update(request, &old, &mut new);
+        if fields == Fields::Recorded {
+            record_update(request, &old, &mut new);
+        }
         if dry_run(request)? {
             return Ok(new);
         }
@@ -119,7 +130,7 @@ pub async fn update_scale(server: &Arc<ApiServer>, request: &Request) -> ApiResu
     let resource = request.target.resource;
     let name = request.target.name.clone().unwrap_or_default();
     let replicas = wanted_replicas(&body, &name)?;
-    let updated = modify(server, request, precondition(&body)?, |object| {
+    let updated = modify(server, request, precondition(&body)?, Fields::Recorded, |object| {
         set_replicas(resource, object, replicas);
         Ok(())
     })
@@ -135,7 +146,7 @@ pub async fn patch_scale(
 ) -> ApiResult<Response> {
     let resource = request.target.resource;
     let name = request.target.name.clone().unwrap_or_default();
-    let updated = modify(server, request, None, |object| {
+    let updated = modify(server, request, None, Fields::Recorded, |object| {
         let scale = patch.apply(scale_of(object))?;
         let replicas = wanted_replicas(&scale, &name)?;
         set_replicas(resource, object, replicas);
@@ -158,7 +169,7 @@ pub async fn bind(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Respo
             vec![("target.name".into(), "FieldValueRequired".into(), "Required value".into())],
         ));
     };
-    modify(server, request, None, |pod| {
+    modify(server, request, None, Fields::Untracked, |pod| {
         if pod["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null()) {
             return Err(ApiError::conflict("", "pods", &name, "pod is being deleted, cannot be assigned to a host"));
         }

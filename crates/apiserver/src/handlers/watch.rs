@@ -17,7 +17,6 @@ use super::read::{Filter, table};
 use super::{Form, Params, Request};
 use crate::ApiServer;
 use crate::cache::{CacheEvent, CachedObject, EventType, ResourceCache};
-use crate::conversion::served_bytes;
 use crate::status::{ApiError, ApiResult};
 
 /// Upstream closes watches after a random 30–60 minutes; clients re-watch.
@@ -99,6 +98,7 @@ pub async fn watch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
         form,
         params: params.clone(),
         filter,
+        omit_managed_fields: request.omit_managed_fields,
         sender,
         headers_sent: false,
         last: 0,
@@ -185,6 +185,8 @@ struct EventWriter {
     form: Form,
     params: Params,
     filter: Filter,
+    /// Objects are sent without `metadata.managedFields` (in-process watchers).
+    omit_managed_fields: bool,
     sender: mpsc::Sender<Bytes>,
     /// Table watches send column definitions with the first row only.
     headers_sent: bool,
@@ -195,11 +197,11 @@ struct EventWriter {
 impl EventWriter {
     async fn send(&mut self, kind: EventType, object: &Arc<CachedObject>) -> bool {
         let line = match self.form {
-            Form::Object => event_line(kind.as_str(), &served_bytes(self.resource, &object.bytes)),
+            Form::Object => {
+                event_line(kind.as_str(), &object.served(self.resource, self.omit_managed_fields))
+            }
             Form::PartialObjectMetadata => {
-                let value = object.value();
-                let partial = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": value["metadata"]});
-                event_line(kind.as_str(), &serde_json::to_vec(&partial).unwrap_or_default())
+                event_line(kind.as_str(), &object.partial_metadata(self.omit_managed_fields))
             }
             Form::Table => {
                 let mut t =

@@ -186,9 +186,9 @@ pub(super) async fn create_object(
     } else {
         meta.remove("generation");
     }
-    objects::prepare_for_create(resource, &mut object);
-    capstan_api::defaults::prepare_for_create(resource, &mut object);
-    crate::admission::admit_create(server, resource, &mut object).await?;
+    // The creator owns what it sent, defaults included; as upstream, what the server adds
+    // afterwards (status on create, admission's service-account volume, tolerations and
+    // priority) is owned by no manager.
     match applied {
         Some(fields) => {
             metadata_mut(&mut object).insert("managedFields".into(), fields);
@@ -202,6 +202,9 @@ pub(super) async fn create_object(
             None,
         ),
     }
+    objects::prepare_for_create(resource, &mut object);
+    capstan_api::defaults::prepare_for_create(resource, &mut object);
+    crate::admission::admit_create(server, resource, &mut object).await?;
 
     if dry_run(request)? {
         let response = value_response(StatusCode::CREATED, &from_storage(resource, object));

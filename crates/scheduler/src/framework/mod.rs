@@ -25,7 +25,8 @@ pub const MAX_NODE_SCORE: i64 = 100;
 /// Data plugins compute in PreFilter/PreScore and read in Filter/Score, for one pod's cycle.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
+    /// Read for every node examined: hashed with foldhash, not SipHash.
+    data: FastMap<&'static str, Box<dyn Any + Send + Sync>>,
     /// Plugins whose PreFilter returned Skip: their Filter is not called this cycle. (A few
     /// names, looked up for every node: a short list beats hashing.)
     pub skip_filter: Vec<&'static str>,

@@ -94,21 +94,17 @@ impl Framework {
 
     /// Runs the Filter plugins on one node; the first rejection is the node's status.
     pub fn run_filters(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        if !node.exists {
-            return Status::unresolvable("node(s) were not found").from_plugin("");
-        }
-        for plugin in &self.plugins {
-            if state.skip_filter.contains(&plugin.name()) {
-                continue;
-            }
-            if let Some(filter) = plugin.as_filter() {
-                let status = filter.filter(state, pod, node);
-                if !status.is_success() {
-                    return status.from_plugin(plugin.name());
-                }
-            }
-        }
-        Status::success()
+        filter_node(&self.active_filters(state), state, pod, node)
+    }
+
+    /// The Filter plugins this cycle runs (those whose PreFilter did not skip them), found
+    /// once per cycle rather than once per node.
+    fn active_filters(&self, state: &CycleState) -> Vec<(&'static str, &dyn super::Filter)> {
+        self.plugins
+            .iter()
+            .filter(|plugin| !state.skip_filter.contains(&plugin.name()))
+            .filter_map(|plugin| Some((plugin.name(), plugin.as_filter()?)))
+            .collect()
     }
 
     /// Filters with the nominated pods of at least the pod's priority counted on the node
@@ -120,8 +116,18 @@ impl Framework {
         node: &NodeInfo,
         nominated: &HashMap<String, Vec<Arc<PodInfo>>>,
     ) -> Status {
+        Self::filter_with_nominated(&self.active_filters(state), state, pod, node, nominated)
+    }
+
+    fn filter_with_nominated(
+        filters: &[(&'static str, &dyn super::Filter)],
+        state: &CycleState,
+        pod: &PodInfo,
+        node: &NodeInfo,
+        nominated: &HashMap<String, Vec<Arc<PodInfo>>>,
+    ) -> Status {
         if nominated.is_empty() {
-            return self.run_filters(state, pod, node);
+            return filter_node(filters, state, pod, node);
         }
         let others: Vec<&Arc<PodInfo>> = nominated
             .get(&node.name)
@@ -134,12 +140,12 @@ impl Framework {
             for other in others {
                 with.add_pod(other.clone());
             }
-            let status = self.run_filters(state, pod, &with);
+            let status = filter_node(filters, state, pod, &with);
             if !status.is_success() {
                 return status;
             }
         }
-        self.run_filters(state, pod, node)
+        filter_node(filters, state, pod, node)
     }
 
     /// Examines nodes from `start` round the ring, in parallel chunks, until `want` feasible
@@ -157,6 +163,7 @@ impl Framework {
         let total = nodes.len();
         let next = AtomicUsize::new(0);
         let found = AtomicUsize::new(0);
+        let filters = self.active_filters(state);
         let work = || {
             let mut feasible = Vec::new();
             let mut statuses = Vec::new();
@@ -173,7 +180,7 @@ impl Framework {
                         continue;
                     }
                     examined += 1;
-                    let status = self.run_filters_with_nominated(state, pod, node, nominated);
+                    let status = Self::filter_with_nominated(&filters, state, pod, node, nominated);
                     if status.is_success() {
                         if found.fetch_add(1, Ordering::Relaxed) < want {
                             feasible.push((offset, index));
@@ -319,6 +326,25 @@ impl Framework {
     pub fn binder(&self) -> Option<Arc<dyn Plugin>> {
         self.plugins.iter().find(|p| p.as_bind().is_some()).cloned()
     }
+}
+
+/// Runs `filters` on one node; the first rejection is the node's status.
+fn filter_node(
+    filters: &[(&'static str, &dyn super::Filter)],
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &NodeInfo,
+) -> Status {
+    if !node.exists {
+        return Status::unresolvable("node(s) were not found").from_plugin("");
+    }
+    for (name, filter) in filters {
+        let status = filter.filter(state, pod, node);
+        if !status.is_success() {
+            return status.from_plugin(name);
+        }
+    }
+    Status::success()
 }
 
 #[cfg(test)]

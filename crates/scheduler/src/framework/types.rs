@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Node, Pod, PodAffinityTerm, PodSpec, PodStatus, Taint};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::{
+    Affinity, Node, Pod, PodAffinityTerm, PodSchedulingGate, PodSpec, Taint, Toleration,
+    TopologySpreadConstraint,
+};
 
 use super::resources::{Resources, pod_non_zero_requests, pod_requests};
 use super::selectors::{Labels, Selector};
@@ -81,11 +83,41 @@ impl AffinityTerm {
     }
 }
 
-/// A pod as the scheduler keeps it: a trimmed copy plus what plugins compute from it once.
+/// The parts of a pod's spec scheduling reads, field for field as in `PodSpec` (which takes
+/// 1.4 KB before any field is set; the scheduler holds one per pod in the cluster).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SchedulingSpec {
+    pub affinity: Option<Affinity>,
+    pub node_name: Option<String>,
+    pub node_selector: Option<BTreeMap<String, String>>,
+    pub preemption_policy: Option<String>,
+    pub scheduling_gates: Option<Vec<PodSchedulingGate>>,
+    pub tolerations: Option<Vec<Toleration>>,
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+}
+
+impl SchedulingSpec {
+    fn of(spec: &PodSpec) -> Self {
+        Self {
+            affinity: spec.affinity.clone(),
+            node_name: spec.node_name.clone(),
+            node_selector: spec.node_selector.clone(),
+            preemption_policy: spec.preemption_policy.clone(),
+            scheduling_gates: spec.scheduling_gates.clone(),
+            tolerations: spec.tolerations.clone(),
+            topology_spread_constraints: spec.topology_spread_constraints.clone(),
+        }
+    }
+}
+
+/// A pod as the scheduler keeps it: what plugins read of it, computed once.
 #[derive(Debug)]
 pub struct PodInfo {
-    /// Only the fields scheduling reads (metadata, scheduling-related spec, a little status).
-    pub pod: Pod,
+    pub spec: SchedulingSpec,
+    /// It has a deletionTimestamp.
+    pub deleting: bool,
+    /// `status.nominatedNodeName`, when not empty.
+    pub nominated_node_name: Option<String>,
     pub key: PodKey,
     pub namespace: String,
     pub name: String,
@@ -140,7 +172,13 @@ impl PodInfo {
             preferred_affinity: Vec::new(),
             preferred_anti_affinity: Vec::new(),
             parse_error: None,
-            pod: trimmed(pod),
+            spec: SchedulingSpec::of(spec),
+            deleting: metadata.deletion_timestamp.is_some(),
+            nominated_node_name: pod
+                .status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.clone())
+                .filter(|n| !n.is_empty()),
             namespace,
             name,
         };
@@ -183,8 +221,8 @@ impl PodInfo {
         Ok(())
     }
 
-    pub fn spec(&self) -> &PodSpec {
-        self.pod.spec.as_ref().expect("trimmed pods always have a spec")
+    pub fn spec(&self) -> &SchedulingSpec {
+        &self.spec
     }
 
     /// Whether an incoming pod's score can depend on this pod's terms (its required affinity
@@ -196,46 +234,11 @@ impl PodInfo {
     }
 
     pub fn nominated_node(&self) -> Option<&str> {
-        self.pod.status.as_ref()?.nominated_node_name.as_deref().filter(|n| !n.is_empty())
+        self.nominated_node_name.as_deref()
     }
 }
 
 /// Keeps only what scheduling reads, so 50,000 pods stay small in memory.
-fn trimmed(pod: &Pod) -> Pod {
-    let m = &pod.metadata;
-    let spec = pod.spec.as_ref();
-    let spec = spec.map(|s| PodSpec {
-        affinity: s.affinity.clone(),
-        node_name: s.node_name.clone(),
-        node_selector: s.node_selector.clone(),
-        preemption_policy: s.preemption_policy.clone(),
-        priority: s.priority,
-        scheduler_name: s.scheduler_name.clone(),
-        scheduling_gates: s.scheduling_gates.clone(),
-        tolerations: s.tolerations.clone(),
-        topology_spread_constraints: s.topology_spread_constraints.clone(),
-        ..Default::default()
-    });
-    Pod {
-        metadata: ObjectMeta {
-            name: m.name.clone(),
-            namespace: m.namespace.clone(),
-            uid: m.uid.clone(),
-            labels: m.labels.clone(),
-            creation_timestamp: m.creation_timestamp.clone(),
-            deletion_timestamp: m.deletion_timestamp.clone(),
-            resource_version: m.resource_version.clone(),
-            ..Default::default()
-        },
-        spec: Some(spec.unwrap_or_default()),
-        status: pod.status.as_ref().map(|s| PodStatus {
-            nominated_node_name: s.nominated_node_name.clone(),
-            start_time: s.start_time.clone(),
-            ..Default::default()
-        }),
-    }
-}
-
 /// A node and the pods counted on it (bound and assumed).
 #[derive(Clone, Debug, Default)]
 pub struct NodeInfo {

@@ -132,10 +132,8 @@ impl PostFilter for DefaultPreemption {
         }
         // Victims already terminating on the nominated node: wait for them instead.
         if let Some(nominated) = pod.nominated_node().and_then(|n| snapshot.get(n)) {
-            let terminating = nominated
-                .pods
-                .iter()
-                .any(|p| p.priority < pod.priority && p.pod.metadata.deletion_timestamp.is_some());
+            let terminating =
+                nominated.pods.iter().any(|p| p.priority < pod.priority && p.deleting);
             if terminating {
                 return refuse(
                     "preemption: victims on the nominated node are terminating.".to_owned(),
@@ -349,7 +347,7 @@ mod tests {
             "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
         );
         let mut never = prioritized("p", 100, "8");
-        never.pod.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
+        never.spec.preemption_policy = Some("Never".into());
         assert!(run(never, vec![node("a", json!({}))]).nominated_node.is_none());
     }
 }

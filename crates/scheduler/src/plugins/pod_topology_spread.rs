@@ -147,7 +147,7 @@ fn count(
         snapshot.for_each_candidate(&c.selector, |p, index, node| {
             let counted = eligible[index]
                 && p.namespace == pod.namespace
-                && p.pod.metadata.deletion_timestamp.is_none()
+                && !p.deleting
                 && c.selector.matches(&p.labels);
             if counted && let Some(count) = domains.get_mut(&node.labels[&c.topology_key]) {
                 *count += 1;

@@ -72,6 +72,11 @@ pub(crate) fn open_existing_read_only(path: &Path) -> Result<Connection, StoreEr
 
 fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| corrupt(path, e))?;
+    // One plan per statement whatever is bound: otherwise (this SQLite is built with STAT4)
+    // each cached statement is compiled again whenever a parameter on an indexed column
+    // changes, i.e. for every key a write looks up.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(|e| corrupt(path, e))?;
     Ok(())
 }
 
