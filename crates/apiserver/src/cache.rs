@@ -152,7 +152,7 @@ impl CachedObject {
 
 /// `json` (an object) with `"resourceVersion":"<revision>"` as the first field of its
 /// top-level `metadata` object, or `None` when that object is not found.
-fn stamped(json: &[u8], revision: Revision) -> Option<Vec<u8>> {
+pub(crate) fn stamped(json: &[u8], revision: Revision) -> Option<Vec<u8>> {
     let at = Layout::of(json)?.metadata_fields_start();
     let stamp = format!("\"resourceVersion\":\"{revision}\"");
     let empty = json[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');

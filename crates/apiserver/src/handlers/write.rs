@@ -12,7 +12,7 @@ use capstan_store::{KeyValue, StoreError};
 use serde_json::{Map, Value, json};
 
 use super::read::Filter;
-use super::{Request, value_response};
+use super::{Request, json_response, value_response};
 use crate::ApiServer;
 use crate::admission::node_restriction::Verb;
 use crate::conversion::{from_storage, to_storage};
@@ -45,6 +45,17 @@ pub(super) fn decode(kv: &KeyValue) -> ApiResult<Value> {
         .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
     metadata_mut(&mut object).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
     Ok(object)
+}
+
+/// The response to a write: the stored bytes with the new resourceVersion spliced in, so the
+/// object is not encoded a second time (unless its served form converts from storage).
+fn written(code: StatusCode, resource: &Resource, object: Value, kv: &KeyValue) -> Response {
+    if !crate::conversion::needs_conversion(resource)
+        && let Some(bytes) = crate::cache::stamped(&kv.value, kv.mod_revision)
+    {
+        return json_response(code, bytes);
+    }
+    value_response(code, &from_storage(resource, with_revision(object, kv)))
 }
 
 pub(super) fn with_revision(mut object: Value, kv: &KeyValue) -> Value {
@@ -219,8 +230,7 @@ pub(super) async fn create_object(
         crate::services::release(&*server.store, &object).await;
     }
     let kv = created.map_err(|e| from_store(e, resource.group, resource.plural, &name))?;
-    let response =
-        value_response(StatusCode::CREATED, &from_storage(resource, with_revision(object, &kv)));
+    let response = written(StatusCode::CREATED, resource, object, &kv);
     Ok(with_warnings(response, &warnings))
 }
 
@@ -554,10 +564,7 @@ async fn update_once(
         };
     }
     match server.store.update(key, encode(&mut new)?, current.mod_revision).await {
-        Ok(kv) => {
-            let stored = from_storage(resource, with_revision(new, &kv));
-            Ok(Step::Written(value_response(StatusCode::OK, &stored)))
-        }
+        Ok(kv) => Ok(Step::Written(written(StatusCode::OK, resource, new, &kv))),
         Err(StoreError::Conflict { .. }) => Ok(Step::Lost),
         Err(e) => Err(store_error(e)),
     }
