@@ -15,8 +15,8 @@ enum Source {
     Integer(&'static [&'static str]),
     /// A boolean at a path, "true"/"false"; "false" when absent.
     Boolean(&'static [&'static str]),
-    /// Anything that needs more than a path.
-    Computed(fn(&Value) -> String),
+    /// Anything that needs more than a path, and the paths it reads.
+    Computed(fn(&Value) -> String, &'static [&'static [&'static str]]),
 }
 
 /// A field label a kind accepts and where its value comes from.
@@ -37,9 +37,19 @@ const fn boolean(label: &'static str, path: &'static [&'static str]) -> Selectab
     SelectableField { label, source: Source::Boolean(path) }
 }
 
-const fn computed(label: &'static str, read: fn(&Value) -> String) -> SelectableField {
-    SelectableField { label, source: Source::Computed(read) }
+const fn computed(
+    label: &'static str,
+    read: fn(&Value) -> String,
+    reads: &'static [&'static [&'static str]],
+) -> SelectableField {
+    SelectableField { label, source: Source::Computed(read, reads) }
 }
+
+const POD_IP_READS: &[&[&str]] = &[&["status", "podIPs"], &["status", "podIP"]];
+const REGARDING_READS: &[&[&str]] = &[&["involvedObject"], &["regarding"]];
+const REPORTING_READS: &[&[&str]] = &[&["reportingComponent"], &["reportingController"]];
+const SOURCE_READS: &[&[&str]] =
+    &[&["source"], &["deprecatedSource"], &["reportingComponent"], &["reportingController"]];
 
 const NAME: SelectableField = text("metadata.name", &["metadata", "name"]);
 const NAMESPACE: SelectableField = text("metadata.namespace", &["metadata", "namespace"]);
@@ -57,10 +67,10 @@ const POD_FIELDS: &[SelectableField] = &[
     text("spec.serviceAccountName", &["spec", "serviceAccountName"]),
     boolean("spec.hostNetwork", &["spec", "hostNetwork"]),
     text("status.phase", &["status", "phase"]),
-    computed("status.podIP", pod_ip),
+    computed("status.podIP", pod_ip, POD_IP_READS),
     // Accepted by upstream's conversion but absent from its field set, so it only ever
     // equals "" there; kept that way rather than inventing a list format.
-    computed("status.podIPs", |_| String::new()),
+    computed("status.podIPs", |_| String::new(), &[]),
     text("status.nominatedNodeName", &["status", "nominatedNodeName"]),
     // Old v1 clients' name for spec.nodeName.
     text("spec.host", &["spec", "nodeName"]),
@@ -90,16 +100,20 @@ const CSR_FIELDS: &[SelectableField] = &[NAME, text("spec.signerName", &["spec",
 
 /// core/v1 Events. The readers accept both Event shapes, since both APIs share one storage.
 const CORE_EVENT_FIELDS: &[SelectableField] = &[
-    computed("involvedObject.kind", |e| event_regarding(e, "kind")),
-    computed("involvedObject.namespace", |e| event_regarding(e, "namespace")),
-    computed("involvedObject.name", |e| event_regarding(e, "name")),
-    computed("involvedObject.uid", |e| event_regarding(e, "uid")),
-    computed("involvedObject.apiVersion", |e| event_regarding(e, "apiVersion")),
-    computed("involvedObject.resourceVersion", |e| event_regarding(e, "resourceVersion")),
-    computed("involvedObject.fieldPath", |e| event_regarding(e, "fieldPath")),
+    computed("involvedObject.kind", |e| event_regarding(e, "kind"), REGARDING_READS),
+    computed("involvedObject.namespace", |e| event_regarding(e, "namespace"), REGARDING_READS),
+    computed("involvedObject.name", |e| event_regarding(e, "name"), REGARDING_READS),
+    computed("involvedObject.uid", |e| event_regarding(e, "uid"), REGARDING_READS),
+    computed("involvedObject.apiVersion", |e| event_regarding(e, "apiVersion"), REGARDING_READS),
+    computed(
+        "involvedObject.resourceVersion",
+        |e| event_regarding(e, "resourceVersion"),
+        REGARDING_READS,
+    ),
+    computed("involvedObject.fieldPath", |e| event_regarding(e, "fieldPath"), REGARDING_READS),
     text("reason", &["reason"]),
-    computed("reportingComponent", event_reporting_controller),
-    computed("source", event_source),
+    computed("reportingComponent", event_reporting_controller, REPORTING_READS),
+    computed("source", event_source, SOURCE_READS),
     text("type", &["type"]),
     NAMESPACE,
     NAME,
@@ -109,15 +123,19 @@ const CORE_EVENT_FIELDS: &[SelectableField] = &[
 /// labels onto the core ones; `source` stays although the field is now `deprecatedSource`).
 const EVENTS_V1_FIELDS: &[SelectableField] = &[
     text("reason", &["reason"]),
-    computed("regarding.kind", |e| event_regarding(e, "kind")),
-    computed("regarding.namespace", |e| event_regarding(e, "namespace")),
-    computed("regarding.name", |e| event_regarding(e, "name")),
-    computed("regarding.uid", |e| event_regarding(e, "uid")),
-    computed("regarding.apiVersion", |e| event_regarding(e, "apiVersion")),
-    computed("regarding.resourceVersion", |e| event_regarding(e, "resourceVersion")),
-    computed("regarding.fieldPath", |e| event_regarding(e, "fieldPath")),
-    computed("reportingController", event_reporting_controller),
-    computed("source", event_source),
+    computed("regarding.kind", |e| event_regarding(e, "kind"), REGARDING_READS),
+    computed("regarding.namespace", |e| event_regarding(e, "namespace"), REGARDING_READS),
+    computed("regarding.name", |e| event_regarding(e, "name"), REGARDING_READS),
+    computed("regarding.uid", |e| event_regarding(e, "uid"), REGARDING_READS),
+    computed("regarding.apiVersion", |e| event_regarding(e, "apiVersion"), REGARDING_READS),
+    computed(
+        "regarding.resourceVersion",
+        |e| event_regarding(e, "resourceVersion"),
+        REGARDING_READS,
+    ),
+    computed("regarding.fieldPath", |e| event_regarding(e, "fieldPath"), REGARDING_READS),
+    computed("reportingController", event_reporting_controller, REPORTING_READS),
+    computed("source", event_source, SOURCE_READS),
     text("type", &["type"]),
     NAMESPACE,
     NAME,
@@ -162,7 +180,7 @@ pub fn field_value(resource: &Resource, object: &Value, field: &str) -> Option<S
         Source::Text(path) => str_at(object, path).to_owned(),
         Source::Integer(path) => int_at(object, path).to_string(),
         Source::Boolean(path) => bool_at(object, path).to_string(),
-        Source::Computed(read) => read(object),
+        Source::Computed(read, _) => read(object),
     })
 }
 
@@ -177,6 +195,154 @@ pub fn non_empty_field_values(resource: &Resource, object: &Value) -> Vec<(&'sta
             (!value.is_empty()).then_some((f.label, value))
         })
         .collect()
+}
+
+/// Parses `json` keeping only what the cache reads of an object: `metadata`'s name, namespace,
+/// labels and resourceVersion, and the parts `resource`'s selectable fields are read from
+/// (`None`: metadata only). [`non_empty_field_values`] of the result equals that of the whole
+/// object; skipping the rest unparsed (containers, volumes, managedFields, …) is most of the
+/// saving.
+pub fn decode_selectable(resource: Option<&Resource>, json: &[u8]) -> serde_json::Result<Value> {
+    let mut keep = Keep::default();
+    for field in ["name", "namespace", "labels", "resourceVersion"] {
+        keep.add(&["metadata", field]);
+    }
+    for field in resource.map(selectable_fields).unwrap_or_default() {
+        match field.source {
+            Source::Text(path) | Source::Integer(path) | Source::Boolean(path) => keep.add(path),
+            Source::Computed(_, reads) => reads.iter().for_each(|path| keep.add(path)),
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let value = serde::de::DeserializeSeed::deserialize(&keep, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(value)
+}
+
+/// What to keep of a JSON value: all of it, or of an object the members named (each with
+/// what to keep of it).
+#[derive(Default)]
+struct Keep {
+    whole: bool,
+    members: Vec<(&'static str, Keep)>,
+}
+
+impl Keep {
+    fn add(&mut self, path: &[&'static str]) {
+        if self.whole {
+            return;
+        }
+        let Some((first, rest)) = path.split_first() else {
+            self.whole = true;
+            self.members.clear();
+            return;
+        };
+        match self.members.iter_mut().find(|(name, _)| name == first) {
+            Some((_, member)) => member.add(rest),
+            None => {
+                let mut member = Keep::default();
+                member.add(rest);
+                self.members.push((first, member));
+            }
+        }
+    }
+
+    fn member(&self, name: &str) -> Option<&Keep> {
+        self.members.iter().find(|(n, _)| *n == name).map(|(_, keep)| keep)
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key {
+    type Value = std::borrow::Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(key.to_owned()))
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for &Keep {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        use serde::Deserialize;
+        if self.whole {
+            return Value::deserialize(deserializer);
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for &Keep {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut kept = Map::new();
+        while let Some(key) = map.next_key_seed(Key)? {
+            match self.member(&key) {
+                Some(keep) => {
+                    kept.insert(key.into_owned(), map.next_value_seed(keep)?);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(kept))
+    }
+
+    // A kept path that meets something other than an object keeps nothing of it: no field
+    // reads below a scalar or a list.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
 }
 
 /// Whether `?fieldSelector=` may use `field` on this resource.
@@ -269,6 +435,74 @@ mod tests {
 
     fn resource(group: &str, plural: &str) -> &'static Resource {
         find(group, "v1", plural).unwrap()
+    }
+
+    #[test]
+    fn a_pruned_decode_yields_the_same_field_values_and_metadata() {
+        let meta = json!({"name": "x", "namespace": "ns", "labels": {"a": "b"},
+            "resourceVersion": "7", "uid": "u", "managedFields": [{"manager": "m"}],
+            "annotations": {"k": "v"}});
+        let cases = [
+            (
+                resource("", "pods"),
+                json!({"metadata": meta, "spec": {"nodeName": "n1",
+                "restartPolicy": "Always", "schedulerName": "s", "serviceAccountName": "sa",
+                "hostNetwork": true, "containers": [{"name": "c", "image": "i"}]},
+                "status": {"phase": "Running", "podIPs": [{"ip": "10.0.0.1"}],
+                "nominatedNodeName": "n2", "conditions": [{"type": "Ready"}]}}),
+            ),
+            (
+                resource("", "pods"),
+                json!({"metadata": meta, "spec": "odd",
+                "status": {"podIP": "10.0.0.2", "podIPs": 3}}),
+            ),
+            (
+                resource("", "events"),
+                json!({"metadata": meta, "reason": "Scheduled",
+                "type": "Normal", "message": "m", "involvedObject": {"kind": "Pod", "name": "p",
+                "uid": "u", "fieldPath": "spec"}, "source": {"component": "kubelet"}}),
+            ),
+            (
+                resource("events.k8s.io", "events"),
+                json!({"metadata": meta,
+                "regarding": {"kind": "Pod", "name": "p"}, "reportingController": "rc",
+                "note": "n", "deprecatedSource": {}}),
+            ),
+            (
+                resource("", "nodes"),
+                json!({"metadata": meta, "spec": {"unschedulable": true,
+                "taints": []}, "status": {"capacity": {"cpu": "1"}}}),
+            ),
+            (
+                resource("", "secrets"),
+                json!({"metadata": meta, "type": "Opaque",
+                "data": {"k": "dg=="}}),
+            ),
+            (
+                resource("apps", "replicasets"),
+                json!({"metadata": meta,
+                "spec": {"replicas": 3}, "status": {"replicas": 2}}),
+            ),
+            (resource("batch", "jobs"), json!({"metadata": meta, "status": {"succeeded": 1.0}})),
+            (resource("", "configmaps"), json!({"metadata": meta, "data": {"a": "b"}})),
+        ];
+        for (resource, object) in cases {
+            let bytes = serde_json::to_vec(&object).unwrap();
+            let pruned = decode_selectable(Some(resource), &bytes).unwrap();
+            let full = non_empty_field_values(resource, &object);
+            assert!(!full.is_empty() || resource.kind == "ConfigMap");
+            assert_eq!(non_empty_field_values(resource, &pruned), full, "{object}");
+            for field in ["name", "namespace", "labels", "resourceVersion"] {
+                assert_eq!(pruned["metadata"][field], object["metadata"][field]);
+            }
+            assert!(pruned["metadata"].get("managedFields").is_none());
+            assert!(pruned["metadata"].get("annotations").is_none());
+            assert!(pruned.get("spec").is_none_or(|s| s.get("containers").is_none()));
+        }
+        let metadata_only = decode_selectable(None, br#"{"metadata":{"name":"x"},"a":1}"#);
+        assert_eq!(metadata_only.unwrap(), json!({"metadata": {"name": "x"}}));
+        assert!(decode_selectable(None, br#"{"metadata":{"name":"x"}} trailing"#).is_err());
+        assert!(decode_selectable(None, br#"{"metadata":{"name":"#).is_err());
     }
 
     #[test]

@@ -53,8 +53,12 @@ pub struct CachedObject {
 impl CachedObject {
     /// Parses a stored value and stamps its resourceVersion.
     pub fn decode(kv: &KeyValue) -> Option<Self> {
-        let mut object: Value = serde_json::from_slice(&kv.value).ok()?;
-        let metadata = object.get_mut("metadata")?.as_object_mut()?;
+        let fields_of = storage_plural(&kv.key).and_then(|plural| {
+            capstan_api::RESOURCES.iter().find(|r| r.storage_plural.is_none() && r.plural == plural)
+        });
+        // Only what selectors and the served forms read is parsed.
+        let object = capstan_api::fields::decode_selectable(fields_of, &kv.value).ok()?;
+        let metadata = object.get("metadata")?.as_object()?;
         // The stored bytes get the resourceVersion spliced in; only a value that (unusually)
         // carries one already is written out again.
         let spliced = match metadata.contains_key("resourceVersion") {
@@ -64,9 +68,6 @@ impl CachedObject {
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
         let labels = metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
-        let fields_of = storage_plural(&kv.key).and_then(|plural| {
-            capstan_api::RESOURCES.iter().find(|r| r.storage_plural.is_none() && r.plural == plural)
-        });
         let fields = fields_of
             .map(|resource| capstan_api::fields::non_empty_field_values(resource, &object))
             .unwrap_or_default()
@@ -76,6 +77,7 @@ impl CachedObject {
         let bytes = match spliced {
             Some(buffer) => Bytes::from(buffer),
             None => {
+                let mut object: Value = serde_json::from_slice(&kv.value).ok()?;
                 let revision = Value::String(kv.mod_revision.to_string());
                 object["metadata"]["resourceVersion"] = revision;
                 // Sized for the stored value plus the resourceVersion, so no doubled buffer is
