@@ -62,7 +62,7 @@ impl CachedObject {
         // The stored bytes get the resourceVersion spliced in; only a value that (unusually)
         // carries one already is written out again.
         let spliced = match metadata.contains_key("resourceVersion") {
-            false => stamped(&kv.value, kv.mod_revision),
+            false => Layout::of(&kv.value).map(|layout| layout.stamp(&kv.value, kv.mod_revision)),
             true => None,
         };
         let name = metadata.get("name")?.as_str()?.to_owned();
@@ -74,8 +74,8 @@ impl CachedObject {
             .into_iter()
             .map(|(label, value)| (label, value.into_boxed_str()))
             .collect();
-        let bytes = match spliced {
-            Some(buffer) => Bytes::from(buffer),
+        let (bytes, layout) = match spliced {
+            Some((buffer, layout)) => (Bytes::from(buffer), Some(layout)),
             None => {
                 let mut object: Value = serde_json::from_slice(&kv.value).ok()?;
                 let revision = Value::String(kv.mod_revision.to_string());
@@ -85,10 +85,10 @@ impl CachedObject {
                 let mut buffer = Vec::with_capacity(kv.value.len() + 40);
                 serde_json::to_writer(&mut buffer, &object).ok()?;
                 buffer.shrink_to_fit();
-                Bytes::from(buffer)
+                let layout = Layout::of(&buffer);
+                (Bytes::from(buffer), layout)
             }
         };
-        let layout = Layout::of(&bytes);
         Some(Self {
             key: kv.key.clone(),
             namespace,
@@ -155,17 +155,7 @@ impl CachedObject {
 /// `json` (an object) with `"resourceVersion":"<revision>"` as the first field of its
 /// top-level `metadata` object, or `None` when that object is not found.
 pub(crate) fn stamped(json: &[u8], revision: Revision) -> Option<Vec<u8>> {
-    let at = Layout::of(json)?.metadata_fields_start();
-    let stamp = format!("\"resourceVersion\":\"{revision}\"");
-    let empty = json[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
-    let mut out = Vec::with_capacity(json.len() + stamp.len() + 1);
-    out.extend_from_slice(&json[..at]);
-    out.extend_from_slice(stamp.as_bytes());
-    if !empty {
-        out.push(b',');
-    }
-    out.extend_from_slice(&json[at..]);
-    Some(out)
+    Some(Layout::of(json)?.stamp(json, revision).0)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -76,9 +76,29 @@ impl Layout {
         None
     }
 
-    /// Where the members of `metadata` start: just past its `{`.
-    pub fn metadata_fields_start(&self) -> usize {
-        self.metadata.0 as usize + 1
+    /// `json` (the bytes this layout was found in) with `"resourceVersion":"<revision>"` as
+    /// the first member of its `metadata`, and the layout of the result (no second scan).
+    pub fn stamp(&self, json: &[u8], revision: i64) -> (Vec<u8>, Layout) {
+        let at = self.metadata.0 as usize + 1;
+        let stamp = format!("\"resourceVersion\":\"{revision}\"");
+        let empty = json[at..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let mut out = Vec::with_capacity(json.len() + stamp.len() + 1);
+        out.extend_from_slice(&json[..at]);
+        out.extend_from_slice(stamp.as_bytes());
+        if !empty {
+            out.push(b',');
+        }
+        out.extend_from_slice(&json[at..]);
+        let grown = (out.len() - json.len()) as u32;
+        let managed_fields = self.managed_fields.map(|(start, end)| {
+            let separated = json[start as usize] == b',' || json[end as usize - 1] == b',';
+            // Alone in metadata it had no comma to take along; the stamp's comma is its own now.
+            let start = if separated { start + grown } else { at as u32 + grown - 1 };
+            (start, end + grown)
+        });
+        let layout =
+            Layout { metadata: (self.metadata.0, self.metadata.1 + grown), managed_fields };
+        (out, layout)
     }
 
     /// `json` (the bytes this layout was found in) without its `managedFields` member.
@@ -190,7 +210,29 @@ mod tests {
         assert_eq!(layout.managed_fields, None);
         let parsed: Value = serde_json::from_str(json).unwrap();
         assert_eq!(metadata(json, true), parsed["metadata"]);
-        assert_eq!(&json[layout.metadata_fields_start()..][..4], r#""a":"#);
+        assert_eq!(&json[layout.metadata.0 as usize + 1..][..4], r#""a":"#);
+    }
+
+    #[test]
+    fn a_stamped_object_has_the_layout_a_scan_of_it_finds() {
+        let fields = r#"[{"manager":"a"}]"#;
+        let cases = [
+            format!(r#"{{"metadata":{{"managedFields":{fields},"name":"x"}},"spec":{{}}}}"#),
+            format!(r#"{{"metadata":{{"name":"x", "managedFields" : {fields} }}}}"#),
+            format!(r#"{{"metadata":{{ "managedFields":{fields}}}}}"#),
+            r#"{"metadata":{"name":"x"}}"#.to_owned(),
+            r#"{"metadata":{ }}"#.to_owned(),
+        ];
+        for case in &cases {
+            let (stamped, layout) = Layout::of(case.as_bytes()).unwrap().stamp(case.as_bytes(), 7);
+            assert_eq!(Some(layout), Layout::of(&stamped), "{case}");
+            let mut expected: Value = serde_json::from_str(case).unwrap();
+            expected["metadata"]["resourceVersion"] = json!("7");
+            assert_eq!(serde_json::from_slice::<Value>(&stamped).unwrap(), expected);
+            let cut = layout.without_managed_fields(&stamped).unwrap_or(stamped.clone());
+            expected["metadata"].as_object_mut().unwrap().remove("managedFields");
+            assert_eq!(serde_json::from_slice::<Value>(&cut).unwrap(), expected, "{case}");
+        }
     }
 
     #[test]

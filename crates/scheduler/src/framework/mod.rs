@@ -27,8 +27,7 @@ pub const MAX_NODE_SCORE: i64 = 100;
 pub struct CycleState {
     /// Read for every node examined: hashed with foldhash, not SipHash.
     data: FastMap<&'static str, Box<dyn Any + Send + Sync>>,
-    /// Plugins whose PreFilter returned Skip: their Filter is not called this cycle. (A few
-    /// names, looked up for every node: a short list beats hashing.)
+    /// Plugins whose PreFilter returned Skip: their Filter is not called this cycle.
     pub skip_filter: Vec<&'static str>,
     /// Plugins whose PreScore returned Skip: their Score is not called this cycle.
     pub skip_score: Vec<&'static str>,
