@@ -8,7 +8,6 @@ use std::time::Duration;
 use capstan_api::selector::LabelSelector;
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, OwnerReference, Time};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -17,11 +16,12 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::informer::Informer;
 
 pub struct Context {
     pub client: kube::Client,
-    pub pods: Informer<Pod>,
+    pub pods: Informer<CachedPod>,
 }
 
 fn selector_of(pdb: &PodDisruptionBudget) -> Option<LabelSelector> {
@@ -29,7 +29,7 @@ fn selector_of(pdb: &PodDisruptionBudget) -> Option<LabelSelector> {
     LabelSelector::from_label_selector_json(&serde_json::to_value(selector).ok()?).ok()
 }
 
-fn labels_json(pod: &Pod) -> serde_json::Map<String, serde_json::Value> {
+fn labels_json(pod: &CachedPod) -> serde_json::Map<String, serde_json::Value> {
     pod.metadata
         .labels
         .iter()
@@ -38,7 +38,7 @@ fn labels_json(pod: &Pod) -> serde_json::Map<String, serde_json::Value> {
         .collect()
 }
 
-pub fn selected(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
+pub fn selected(pdb: &PodDisruptionBudget, pods: &[Arc<CachedPod>]) -> Vec<Arc<CachedPod>> {
     let Some(selector) = selector_of(pdb) else { return Vec::new() };
     pods.iter()
         .filter(|p| p.metadata.namespace == pdb.metadata.namespace)
@@ -47,7 +47,7 @@ pub fn selected(pdb: &PodDisruptionBudget, pods: &[Arc<Pod>]) -> Vec<Arc<Pod>> {
         .collect()
 }
 
-fn healthy(pod: &Pod) -> bool {
+fn healthy(pod: &CachedPod) -> bool {
     pod.metadata.deletion_timestamp.is_none() && crate::pods::is_ready(pod)
 }
 
@@ -80,7 +80,7 @@ pub fn budget(pdb: &PodDisruptionBudget, pods: usize, scale: i32) -> (i32, i32) 
 async fn controller_scale(
     client: &kube::Client,
     namespace: &str,
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
 ) -> Result<i32, Error> {
     let mut owners: HashMap<String, OwnerReference> = HashMap::new();
     let mut loose = 0;
@@ -199,7 +199,11 @@ pub fn error_policy(_pdb: Arc<PodDisruptionBudget>, error: &Error, _ctx: Arc<Con
 }
 
 /// Runs until the task is dropped.
-pub async fn run(client: kube::Client, pdbs: Informer<PodDisruptionBudget>, pods: Informer<Pod>) {
+pub async fn run(
+    client: kube::Client,
+    pdbs: Informer<PodDisruptionBudget>,
+    pods: Informer<CachedPod>,
+) {
     pdbs.wait_until_ready().await;
     pods.wait_until_ready().await;
     let pdb_store = pdbs.store();
@@ -253,7 +257,7 @@ mod tests {
     #[test]
     fn the_selector_picks_pods_of_the_namespace() {
         let b = pdb(json!({"selector": {"matchLabels": {"app": "web"}}}));
-        let pod = |ns: &str, app: &str| -> Arc<Pod> {
+        let pod = |ns: &str, app: &str| -> Arc<CachedPod> {
             Arc::new(
                 serde_json::from_value(
                     json!({"metadata": {"name": "p", "namespace": ns, "labels": {"app": app}}}),

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
-    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
-    ServicePort,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Service, ServicePort,
 };
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
@@ -16,6 +15,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::informer::{Change, Informer};
 
 /// Marks Endpoints this controller wrote, so it only ever deletes its own.
@@ -24,7 +24,7 @@ pub const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 
 pub struct Context {
     pub client: kube::Client,
-    pub pods: Store<Pod>,
+    pub pods: Store<CachedPod>,
     pub endpoints: Store<Endpoints>,
 }
 
@@ -37,12 +37,12 @@ pub fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {
     spec.selector.as_ref().filter(|s| !s.is_empty())
 }
 
-pub fn selects(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
+pub fn selects(selector: &BTreeMap<String, String>, pod: &CachedPod) -> bool {
     let labels = pod.metadata.labels.as_ref();
     selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
-pub fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &CachedPod) -> bool {
     pod.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
@@ -50,7 +50,7 @@ pub fn is_ready(pod: &Pod) -> bool {
 }
 
 /// The pod's IP, for a pod that can serve (has an IP, has not finished).
-pub fn serving_ip(pod: &Pod) -> Option<String> {
+pub fn serving_ip(pod: &CachedPod) -> Option<String> {
     let status = pod.status.as_ref()?;
     if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
         return None;
@@ -59,10 +59,10 @@ pub fn serving_ip(pod: &Pod) -> Option<String> {
 }
 
 /// The selected pods of a Service's namespace, by name (a stable order).
-pub fn selected_pods(service: &Service, pods: &Store<Pod>) -> Vec<Arc<Pod>> {
+pub fn selected_pods(service: &Service, pods: &Store<CachedPod>) -> Vec<Arc<CachedPod>> {
     let Some(selector) = selector(service) else { return Vec::new() };
     let namespace = service.metadata.namespace.as_deref();
-    let mut selected: Vec<Arc<Pod>> = pods
+    let mut selected: Vec<Arc<CachedPod>> = pods
         .state()
         .into_iter()
         .filter(|p| p.metadata.namespace.as_deref() == namespace && selects(selector, p))
@@ -73,7 +73,7 @@ pub fn selected_pods(service: &Service, pods: &Store<Pod>) -> Vec<Arc<Pod>> {
 
 /// The container port a Service port reaches on one pod; `None` when a named target port
 /// names no port of this pod.
-pub fn target_port(port: &ServicePort, pod: &Pod) -> Option<i32> {
+pub fn target_port(port: &ServicePort, pod: &CachedPod) -> Option<i32> {
     match &port.target_port {
         None => Some(port.port),
         Some(IntOrString::Int(n)) => Some(*n),
@@ -90,7 +90,7 @@ pub fn target_port(port: &ServicePort, pod: &Pod) -> Option<i32> {
     }
 }
 
-pub fn pod_reference(pod: &Pod) -> ObjectReference {
+pub fn pod_reference(pod: &CachedPod) -> ObjectReference {
     ObjectReference {
         kind: Some("Pod".into()),
         namespace: pod.metadata.namespace.clone(),
@@ -115,7 +115,7 @@ pub fn endpoint_labels(service: &Service) -> BTreeMap<String, String> {
 }
 
 /// The subsets a Service's Endpoints should hold: pods grouped by their resolved ports.
-pub fn desired_subsets(service: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
+pub fn desired_subsets(service: &Service, pods: &[Arc<CachedPod>]) -> Vec<EndpointSubset> {
     let spec = service.spec.clone().unwrap_or_default();
     let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let service_ports = spec.ports.unwrap_or_default();
@@ -232,7 +232,7 @@ pub fn error_policy(_service: Arc<Service>, error: &Error, _ctx: Arc<Context>) -
 }
 
 /// The Services a pod (as it is now, or as it was before a change) is selected by.
-pub fn services_of_pod(pod: &Pod, services: &Store<Service>) -> Vec<ObjectRef<Service>> {
+pub fn services_of_pod(pod: &CachedPod, services: &Store<Service>) -> Vec<ObjectRef<Service>> {
     services
         .state()
         .into_iter()
@@ -270,7 +270,7 @@ async fn delete_leftovers(ctx: Arc<Context>, services: Informer<Service>) {
 pub async fn run(
     client: kube::Client,
     services: Informer<Service>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     endpoints: Informer<Endpoints>,
 ) {
     pods.wait_until_ready().await;
@@ -296,7 +296,7 @@ mod tests {
 
     use serde_json::json;
 
-    fn pod(name: &str, ip: &str, ready: bool, port: i32) -> Pod {
+    fn pod(name: &str, ip: &str, ready: bool, port: i32) -> CachedPod {
         serde_json::from_value(json!({
             "metadata": {"name": name, "namespace": "default", "uid": format!("{name}-uid"), "labels": {"app": "web"}},
             "spec": {"nodeName": "n1", "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]},
@@ -316,7 +316,7 @@ mod tests {
         .unwrap()
     }
 
-    fn context(fake: &FakeApi, pods: Vec<Pod>, endpoints: Vec<Endpoints>) -> Arc<Context> {
+    fn context(fake: &FakeApi, pods: Vec<CachedPod>, endpoints: Vec<Endpoints>) -> Arc<Context> {
         Arc::new(Context { client: fake.client(), pods: store(pods), endpoints: store(endpoints) })
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
@@ -14,6 +14,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::endpoints::{
     endpoint_labels, is_ready, pod_reference, selected_pods, selector, serving_ip, target_port,
 };
@@ -27,7 +28,7 @@ pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
 
 pub struct Context {
     pub client: kube::Client,
-    pub pods: Store<Pod>,
+    pub pods: Store<CachedPod>,
     pub slices: Store<EndpointSlice>,
 }
 
@@ -39,7 +40,7 @@ pub struct SliceContent {
     pub endpoints: Vec<Endpoint>,
 }
 
-fn endpoint(pod: &Pod, ip: String, publish_not_ready: bool) -> Endpoint {
+fn endpoint(pod: &CachedPod, ip: String, publish_not_ready: bool) -> Endpoint {
     let terminating = pod.metadata.deletion_timestamp.is_some();
     let serving = publish_not_ready || is_ready(pod);
     Endpoint {
@@ -57,7 +58,7 @@ fn endpoint(pod: &Pod, ip: String, publish_not_ready: bool) -> Endpoint {
 
 /// The slices a Service should have: endpoints grouped by address type and resolved ports,
 /// chunked to at most `MAX_ENDPOINTS_PER_SLICE`.
-pub fn desired_slices(service: &Service, pods: &[Arc<Pod>]) -> Vec<SliceContent> {
+pub fn desired_slices(service: &Service, pods: &[Arc<CachedPod>]) -> Vec<SliceContent> {
     let spec = service.spec.clone().unwrap_or_default();
     let publish_not_ready = spec.publish_not_ready_addresses.unwrap_or(false);
     let service_ports = spec.ports.unwrap_or_default();
@@ -238,7 +239,7 @@ pub fn error_policy(_service: Arc<Service>, error: &Error, _ctx: Arc<Context>) -
 pub async fn run(
     client: kube::Client,
     services: Informer<Service>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     slices: Informer<EndpointSlice>,
 ) {
     pods.wait_until_ready().await;
@@ -267,7 +268,7 @@ mod tests {
 
     use serde_json::json;
 
-    fn pod(i: usize, ready: bool, terminating: bool) -> Arc<Pod> {
+    fn pod(i: usize, ready: bool, terminating: bool) -> Arc<CachedPod> {
         let mut meta =
             json!({"name": format!("p{i}"), "namespace": "default", "labels": {"app": "web"}});
         if terminating {
@@ -290,7 +291,7 @@ mod tests {
 
     #[test]
     fn slices_hold_at_most_a_hundred_endpoints() {
-        let pods: Vec<Arc<Pod>> = (0..250).map(|i| pod(i, true, false)).collect();
+        let pods: Vec<Arc<CachedPod>> = (0..250).map(|i| pod(i, true, false)).collect();
         let slices = desired_slices(&service(), &pods);
         let sizes: Vec<usize> = slices.iter().map(|s| s.endpoints.len()).collect();
         assert_eq!(sizes, [100, 100, 50]);
@@ -323,7 +324,7 @@ mod tests {
             endpoints: vec![],
             ports: None,
         };
-        let pods: Vec<Pod> = vec![(*pod(1, true, false)).clone()];
+        let pods: Vec<CachedPod> = vec![(*pod(1, true, false)).clone()];
         let ctx = Arc::new(Context {
             client: fake.client(),
             pods: store(pods),

@@ -69,20 +69,9 @@ where
         config: watcher::Config,
         index_fn: IndexFn<K>,
     ) -> (Self, impl Future<Output = ()> + Send + 'static) {
-        Self::trimmed(api, config, index_fn, |_| {})
-    }
-
-    /// An informer whose cache keeps only what `trim` leaves of each object (and never
-    /// managedFields): what no controller reads costs no memory.
-    pub fn trimmed(
-        api: Api<K>,
-        config: watcher::Config,
-        index_fn: IndexFn<K>,
-        trim: fn(&mut K),
-    ) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (store, writer) = reflector::store();
         let informer = Self { store, index: Arc::default(), changes: Fanout::default() };
-        let feed = informer.clone().feed(api, config, writer, index_fn, trim);
+        let feed = informer.clone().feed(api, config, writer, index_fn);
         (informer, feed)
     }
 
@@ -92,14 +81,10 @@ where
         config: watcher::Config,
         writer: reflector::store::Writer<K>,
         index_fn: IndexFn<K>,
-        trim: fn(&mut K),
     ) {
         // No controller reads managedFields; they are often most of an object's size.
         let events = watcher::watcher(api, config)
-            .modify(move |object: &mut K| {
-                object.meta_mut().managed_fields = None;
-                trim(object);
-            })
+            .modify(|object: &mut K| object.meta_mut().managed_fields = None)
             .default_backoff();
         self.apply(events, writer, index_fn).await;
     }
@@ -276,52 +261,12 @@ pub fn by_namespace_and_controller<K: kube::Resource>(object: &K) -> Vec<String>
 }
 
 /// Pods by namespace and controller, and by the node they are bound to.
-pub fn pods_by_namespace_controller_and_node(pod: &k8s_openapi::api::core::v1::Pod) -> Vec<String> {
+pub fn pods_by_namespace_controller_and_node(pod: &crate::cached_pod::CachedPod) -> Vec<String> {
     let mut keys = by_namespace_and_controller(pod);
     if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
         keys.push(node_index_key(node));
     }
     keys
-}
-
-/// Drops what no controller reads from a cached pod: volumes, affinity and security
-/// settings, containers' commands, environment, mounts and probes (their names, images, ports
-/// and resources stay), and container states (their readiness and restart counts stay).
-/// Controllers change pods only by patches, so a trimmed copy is never written back.
-pub fn trim_pod(pod: &mut k8s_openapi::api::core::v1::Pod) {
-    use k8s_openapi::api::core::v1::{Container, ContainerStatus};
-    if let Some(spec) = pod.spec.as_mut() {
-        spec.volumes = None;
-        spec.ephemeral_containers = None;
-        spec.affinity = None;
-        spec.topology_spread_constraints = None;
-        spec.security_context = None;
-        let containers =
-            spec.containers.iter_mut().chain(spec.init_containers.iter_mut().flatten());
-        for container in containers {
-            *container = Container {
-                name: std::mem::take(&mut container.name),
-                image: container.image.take(),
-                ports: container.ports.take(),
-                resources: container.resources.take(),
-                restart_policy: container.restart_policy.take(),
-                ..Default::default()
-            };
-        }
-    }
-    if let Some(status) = pod.status.as_mut() {
-        // Restart counts order a surplus pod's deletion.
-        for container in status.container_statuses.iter_mut().flatten() {
-            *container = ContainerStatus {
-                name: std::mem::take(&mut container.name),
-                ready: container.ready,
-                restart_count: container.restart_count,
-                ..Default::default()
-            };
-        }
-        status.init_container_statuses = None;
-        status.ephemeral_container_statuses = None;
-    }
 }
 
 /// The index key of the pods bound to `node`.
@@ -344,58 +289,6 @@ mod tests {
 
     fn data(cm: &ConfigMap) -> String {
         cm.data.as_ref().and_then(|d| d.get("k")).cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn a_trimmed_pod_keeps_what_controllers_read() {
-        let mut pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "p", "namespace": "ns", "labels": {"app": "web"},
-                "annotations": {"controller.kubernetes.io/pod-deletion-cost": "5"},
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
-                    "uid": "u1", "controller": true}]},
-            "spec": {
-                "nodeName": "n1",
-                "hostname": "h", "subdomain": "s",
-                "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoExecute"}],
-                "volumes": [{"name": "v", "emptyDir": {}}],
-                "affinity": {"nodeAffinity": {}},
-                "containers": [{"name": "c", "image": "i", "command": ["sh"],
-                    "env": [{"name": "A", "value": "1"}],
-                    "volumeMounts": [{"name": "v", "mountPath": "/v"}],
-                    "ports": [{"name": "http", "containerPort": 80}],
-                    "resources": {"requests": {"cpu": "1"}}}]
-            },
-            "status": {
-                "phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}],
-                "conditions": [{"type": "Ready", "status": "True"}],
-                "containerStatuses": [{"name": "c", "image": "i", "imageID": "x", "ready": true,
-                    "restartCount": 3, "state": {"running": {}}}]
-            }
-        }))
-        .unwrap();
-        let before = pod.clone();
-        trim_pod(&mut pod);
-        assert_eq!(pod.metadata, before.metadata);
-        let (spec, old_spec) = (pod.spec.as_ref().unwrap(), before.spec.as_ref().unwrap());
-        assert_eq!(spec.node_name, old_spec.node_name);
-        assert_eq!((&spec.hostname, &spec.subdomain), (&old_spec.hostname, &old_spec.subdomain));
-        assert_eq!(spec.tolerations, old_spec.tolerations);
-        assert_eq!((spec.volumes.as_ref(), spec.affinity.as_ref()), (None, None));
-        let (container, old_container) = (&spec.containers[0], &old_spec.containers[0]);
-        assert_eq!(
-            (&container.name, &container.image),
-            (&old_container.name, &old_container.image)
-        );
-        assert_eq!(container.ports, old_container.ports);
-        assert_eq!(container.resources, old_container.resources);
-        assert_eq!((container.env.as_ref(), container.command.as_ref()), (None, None));
-        assert_eq!(container.volume_mounts, None);
-        let (status, old_status) = (pod.status.as_ref().unwrap(), before.status.as_ref().unwrap());
-        assert_eq!((&status.phase, &status.pod_ips), (&old_status.phase, &old_status.pod_ips));
-        assert_eq!(status.conditions, old_status.conditions);
-        let container_status = &status.container_statuses.as_ref().unwrap()[0];
-        assert_eq!((container_status.ready, container_status.restart_count), (true, 3));
-        assert_eq!(container_status.state, None);
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! The controller manager: level-triggered kube-rs Controllers that act through the API like
 //! any other client, so each can run inside `capstan server` or on its own.
 
+pub mod cached_pod;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
@@ -41,20 +42,19 @@ pub use settings::Settings;
 /// Runs every controller until the task running it is dropped. `ca_pem` is the cluster CA the
 /// root CA publisher hands to every namespace.
 pub async fn run(client: kube::Client, ca_pem: String, settings: Settings) {
-    let (pods, pods_feed) = informer::Informer::trimmed(
+    let (pods, pods_feed) = informer::Informer::<cached_pod::CachedPod>::new(
         kube::Api::all(client.clone()),
         kube::runtime::watcher::Config::default(),
         informer::pods_by_namespace_controller_and_node,
-        informer::trim_pod,
     );
     tokio::join!(
         pods_feed,
         services::run(client.clone(), pods.clone()),
         nodes::run(client.clone(), pods.clone(), settings.clone()),
         gc::run(client.clone()),
-        workloads::run(client.clone(), pods, &settings),
+        workloads::run(client.clone(), pods.clone(), &settings),
         namespace::run(client.clone()),
-        resourcequota::run(client.clone()),
+        resourcequota::run(client.clone(), pods.clone()),
         serviceaccount::run(client, ca_pem)
     );
 }

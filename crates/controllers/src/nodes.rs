@@ -3,11 +3,12 @@
 //! PodDisruptionBudget informers (and the pods with everyone else).
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::watcher;
 
+use crate::cached_pod::CachedPod;
 use crate::events::EventRecorder;
 use crate::informer::{Informer, by_namespace_and_controller};
 use crate::nodeipam::Cidr;
@@ -15,7 +16,7 @@ use crate::nodelifecycle::{self, LEASE_NAMESPACE, taint_eviction};
 use crate::settings::Settings;
 use crate::{disruption, nodeipam, podgc};
 
-pub async fn run(client: kube::Client, pods: Informer<Pod>, settings: Settings) {
+pub async fn run(client: kube::Client, pods: Informer<CachedPod>, settings: Settings) {
     let (nodes, nodes_feed) = Informer::new(
         Api::<Node>::all(client.clone()),
         watcher::Config::default(),

@@ -9,7 +9,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::{Selector, SelectorExt};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
@@ -31,7 +30,7 @@ pub async fn claim<C>(
     candidates: Vec<Arc<C>>,
 ) -> Result<Vec<Arc<C>>, Error>
 where
-    C: kube::Resource + Clone + Debug + Serialize + DeserializeOwned,
+    C: kube::Resource + Clone + Debug + DeserializeOwned,
 {
     let mut owned = Vec::with_capacity(candidates.len());
     for child in candidates {

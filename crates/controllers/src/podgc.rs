@@ -10,17 +10,18 @@ use kube::api::{Api, DeleteParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::informer::Informer;
 
 /// Upstream's sweep period.
 const PERIOD: Duration = Duration::from_secs(20);
 pub const OUT_OF_SERVICE: &str = "node.kubernetes.io/out-of-service";
 
-fn node_of(pod: &Pod) -> Option<&str> {
+fn node_of(pod: &CachedPod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref().filter(|n| !n.is_empty())
 }
 
-fn finished(pod: &Pod) -> bool {
+fn finished(pod: &CachedPod) -> bool {
     matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
 }
 
@@ -33,12 +34,12 @@ fn out_of_service(node: &Node) -> bool {
 
 /// Why each pod to delete goes: (pod, reason), in deletion order.
 pub fn doomed(
-    pods: &[Arc<Pod>],
+    pods: &[Arc<CachedPod>],
     nodes: &Store<Node>,
     threshold: usize,
-) -> Vec<(Arc<Pod>, &'static str)> {
+) -> Vec<(Arc<CachedPod>, &'static str)> {
     let mut doomed = Vec::new();
-    let mut terminated: Vec<&Arc<Pod>> =
+    let mut terminated: Vec<&Arc<CachedPod>> =
         pods.iter().filter(|p| finished(p) && p.metadata.deletion_timestamp.is_none()).collect();
     if threshold > 0 && terminated.len() > threshold {
         terminated
@@ -69,7 +70,7 @@ pub fn doomed(
 
 async fn sweep(
     client: &kube::Client,
-    pods: &Informer<Pod>,
+    pods: &Informer<CachedPod>,
     nodes: &Informer<Node>,
     threshold: usize,
 ) -> Result<(), Error> {
@@ -109,7 +110,7 @@ async fn sweep(
 /// Runs until the task is dropped.
 pub async fn run(
     client: kube::Client,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     nodes: Informer<Node>,
     threshold: usize,
 ) {
@@ -136,7 +137,7 @@ mod tests {
         phase: &str,
         created: &str,
         terminating: bool,
-    ) -> Arc<Pod> {
+    ) -> Arc<CachedPod> {
         let mut meta = json!({"name": name, "namespace": "default", "creationTimestamp": created});
         if terminating {
             meta["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");

@@ -5,6 +5,8 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+
+use crate::cached_pod::CachedPod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::jiff::Timestamp;
 
@@ -12,24 +14,24 @@ use k8s_openapi::jiff::Timestamp;
 const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 
 /// Neither finished nor being deleted: counts towards a controller's replicas.
-pub fn is_active(pod: &Pod) -> bool {
+pub fn is_active(pod: &CachedPod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     pod.metadata.deletion_timestamp.is_none() && !matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 /// When the pod's Ready condition became True, if it is True.
-pub fn ready_since(pod: &Pod) -> Option<Option<Timestamp>> {
+pub fn ready_since(pod: &CachedPod) -> Option<Option<Timestamp>> {
     let conditions = pod.status.as_ref()?.conditions.as_ref()?;
     let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
     (ready.status == "True").then(|| ready.last_transition_time.as_ref().map(|t| t.0))
 }
 
-pub fn is_ready(pod: &Pod) -> bool {
+pub fn is_ready(pod: &CachedPod) -> bool {
     ready_since(pod).is_some()
 }
 
 /// Ready for at least `min_ready_seconds` at `now`.
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
+pub fn is_available(pod: &CachedPod, min_ready_seconds: i32, now: Timestamp) -> bool {
     match ready_since(pod) {
         None => false,
         Some(_) if min_ready_seconds <= 0 => true,
@@ -73,18 +75,18 @@ pub fn from_template(template: &PodTemplateSpec, prefix: &str, owner: OwnerRefer
 }
 
 /// True when every label of the template is on the pod (upstream's fullyLabeledReplicas).
-pub fn fully_labeled(pod: &Pod, template_labels: &BTreeMap<String, String>) -> bool {
+pub fn fully_labeled(pod: &CachedPod, template_labels: &BTreeMap<String, String>) -> bool {
     let labels = pod.metadata.labels.as_ref();
     template_labels.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 /// A pod with what deletion ranking needs: `co_located` is how many related pods share its node.
 pub struct Ranked<'a> {
-    pub pod: &'a Pod,
+    pub pod: &'a CachedPod,
     pub co_located: usize,
 }
 
-fn phase_rank(pod: &Pod) -> u8 {
+fn phase_rank(pod: &CachedPod) -> u8 {
     match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
         Some("Pending") | None => 0,
         Some("Unknown") => 1,
@@ -93,7 +95,7 @@ fn phase_rank(pod: &Pod) -> u8 {
     }
 }
 
-fn deletion_cost(pod: &Pod) -> i64 {
+fn deletion_cost(pod: &CachedPod) -> i64 {
     pod.metadata
         .annotations
         .as_ref()
@@ -102,7 +104,7 @@ fn deletion_cost(pod: &Pod) -> i64 {
         .unwrap_or(0)
 }
 
-fn restarts(pod: &Pod) -> i32 {
+fn restarts(pod: &CachedPod) -> i32 {
     let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
     statuses.map(|s| s.iter().map(|c| c.restart_count).max().unwrap_or(0)).unwrap_or(0)
 }
@@ -111,8 +113,8 @@ fn restarts(pod: &Pod) -> i32 {
 /// then pending, not ready, cheaper, doubled-up, recently ready, restarting, and newer pods go
 /// first.
 pub fn deletion_order(a: &Ranked, b: &Ranked) -> Ordering {
-    let assigned = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
-    let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let assigned = |p: &CachedPod| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+    let created = |p: &CachedPod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
     assigned(a.pod)
         .cmp(&assigned(b.pod))
         .then_with(|| phase_rank(a.pod).cmp(&phase_rank(b.pod)))
@@ -137,8 +139,8 @@ mod tests {
     use k8s_openapi::api::core::v1::{PodCondition, PodSpec, PodStatus};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created_s: i64) -> Pod {
-        Pod {
+    fn pod(name: &str, node: Option<&str>, phase: &str, ready: bool, created_s: i64) -> CachedPod {
+        CachedPod::from(&Pod {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 creation_timestamp: Some(Time(Timestamp::from_second(created_s).unwrap())),
@@ -155,10 +157,10 @@ mod tests {
                 }]),
                 ..Default::default()
             }),
-        }
+        })
     }
 
-    fn order(pods: &[Pod]) -> Vec<String> {
+    fn order(pods: &[CachedPod]) -> Vec<String> {
         let mut ranked: Vec<Ranked> =
             pods.iter().map(|pod| Ranked { pod, co_located: 0 }).collect();
         ranked.sort_by(deletion_order);

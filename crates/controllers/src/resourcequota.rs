@@ -9,7 +9,7 @@ use std::time::Duration;
 use capstan_api::quantity::format_millis;
 use capstan_api::quota::{self, Usage};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, ResourceQuota, ResourceQuotaStatus};
+use k8s_openapi::api::core::v1::{ResourceQuota, ResourceQuotaStatus};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -17,6 +17,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
+use crate::informer::Informer;
 
 /// Usage also changes through kinds not watched here; a periodic look catches those.
 const RESYNC: Duration = Duration::from_secs(30);
@@ -73,15 +75,14 @@ pub fn error_policy(_quota: Arc<ResourceQuota>, error: &Error, _ctx: Arc<Context
     Action::requeue(Duration::from_secs(5))
 }
 
-/// Runs until the task is dropped.
-pub async fn run(client: kube::Client) {
+/// Runs until the task is dropped. `pods` is the controller manager's shared pod cache: a pod
+/// coming, going or changing wakes the quotas of its namespace.
+pub async fn run(client: kube::Client, pods: Informer<CachedPod>) {
     let quotas: Api<ResourceQuota> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
     let controller = Controller::new(quotas, watcher::Config::default());
     let store = controller.store();
-    // A pod coming or going changes the usage of every quota in its namespace.
     controller
-        .watches(pods, watcher::Config::default(), move |pod| {
+        .watches_shared_stream(pods.touched(), move |pod| {
             let namespace = pod.metadata.namespace.clone();
             store
                 .state()

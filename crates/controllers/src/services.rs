@@ -1,15 +1,16 @@
 //! The Service controllers wired together: Endpoints and EndpointSlices, sharing one informer
 //! per kind (and the pods with the rest of the controller manager).
 
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
 use kube::runtime::watcher;
 
+use crate::cached_pod::CachedPod;
 use crate::informer::{Informer, by_namespace_and_controller};
 use crate::{endpoints, endpointslice};
 
-pub async fn run(client: kube::Client, pods: Informer<Pod>) {
+pub async fn run(client: kube::Client, pods: Informer<CachedPod>) {
     let (services, services_feed) = Informer::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),

@@ -2,10 +2,11 @@
 //! sharing one informer per kind.
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use k8s_openapi::api::core::v1::ReplicationController;
 use kube::api::Api;
 use kube::runtime::watcher;
 
+use crate::cached_pod::CachedPod;
 use crate::deployment;
 use crate::events::EventRecorder;
 use crate::informer::{Informer, by_namespace_and_controller};
@@ -14,7 +15,7 @@ use crate::replicaset::{self, ReplicaKind};
 use crate::settings::Settings;
 
 /// Runs the workload controllers, with `pods` shared with the rest of the controller manager.
-pub async fn run(client: kube::Client, pods: Informer<Pod>, settings: &Settings) {
+pub async fn run(client: kube::Client, pods: Informer<CachedPod>, settings: &Settings) {
     let (replica_sets, replica_sets_feed) = Informer::new(
         Api::<ReplicaSet>::all(client.clone()),
         watcher::Config::default(),

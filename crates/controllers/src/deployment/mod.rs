@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -25,6 +24,7 @@ use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::events::{EventRecorder, reference};
 use crate::informer::{Change, Informer};
 use crate::ownership::claim;
@@ -41,7 +41,7 @@ pub const CONTROLLER: &str = "deployment-controller";
 pub struct Context {
     pub client: kube::Client,
     pub replica_sets: Informer<ReplicaSet>,
-    pub pods: Informer<Pod>,
+    pub pods: Informer<CachedPod>,
     pub deployments: Informer<Deployment>,
     pub events: EventRecorder,
 }
@@ -662,7 +662,7 @@ pub async fn run(
     client: kube::Client,
     deployments: Informer<Deployment>,
     replica_sets: Informer<ReplicaSet>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     events: EventRecorder,
     concurrency: u16,
 ) {

@@ -152,9 +152,19 @@ pub type Metadata = PartialObjectMeta<DynamicObject>;
 /// Watches the metadata of every object of one kind, cluster-wide.
 pub fn watch(client: &kube::Client, resource: &ApiResource) -> Informer<Metadata> {
     let api: Api<Metadata> = Api::all_with(client.clone(), resource);
-    // The collector reads owners and finalizers, never managedFields (often most of the size).
-    let events = watcher::watcher(api, watcher::Config::default())
-        .modify(|object: &mut Metadata| object.metadata.managed_fields = None);
+    // The collector reads names, uids, owners, finalizers and deletion state, never labels,
+    // annotations or managedFields (often most of the size): it keeps an entry for every
+    // object in the cluster, so what it drops here is dropped many times over.
+    let events =
+        watcher::watcher(api, watcher::Config::default()).modify(|object: &mut Metadata| {
+            object.types = None;
+            let metadata = &mut object.metadata;
+            metadata.managed_fields = None;
+            metadata.labels = None;
+            metadata.annotations = None;
+            metadata.generate_name = None;
+            metadata.creation_timestamp = None;
+        });
     Informer::start(events.boxed(), resource.clone())
 }
 

@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::events::{EventRecorder, reference};
 use crate::informer::{Change, Informer};
 use crate::settings::Settings;
@@ -37,7 +39,7 @@ pub struct Context {
     pub client: kube::Client,
     pub nodes: Store<Node>,
     pub leases: Store<Lease>,
-    pub pods: Informer<Pod>,
+    pub pods: Informer<CachedPod>,
     pub settings: Settings,
     pub limiter: EvictionLimiter,
     pub events: EventRecorder,
@@ -73,22 +75,26 @@ async fn mark_pods_not_ready(ctx: &Context, node: &str, now: Timestamp) -> Resul
         if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) {
             continue;
         }
-        let mut conditions =
-            pod.status.as_ref().and_then(|s| s.conditions.clone()).unwrap_or_default();
-        let Some(ready) = conditions.iter_mut().find(|c| c.type_ == "Ready") else { continue };
+        let conditions =
+            pod.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+        let Some(ready) = conditions.iter().find(|c| c.type_ == "Ready") else { continue };
         if ready.status == "False" {
             continue;
         }
-        ready.status = "False".into();
-        ready.reason = Some("NodeNotReady".into());
-        ready.message = Some("Node is not ready".into());
-        ready.last_transition_time =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = serde_json::json!({"status": {"conditions": conditions}});
-        match api.patch_status(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+        // Conditions merge by type, so the patch names only the Ready one.
+        let not_ready = PodCondition {
+            type_: "Ready".into(),
+            status: "False".into(),
+            reason: Some("NodeNotReady".into()),
+            message: Some("Node is not ready".into()),
+            last_transition_time: Some(Time(now)),
+            ..Default::default()
+        };
+        let patch = serde_json::json!({"status": {"conditions": [not_ready]}});
+        match api.patch_status(&name, &PatchParams::default(), &Patch::Strategic(patch)).await {
             Ok(_) => ctx.events.warning(
                 reference(&*pod),
                 "NodeNotReady",
@@ -197,7 +203,7 @@ pub async fn run(
     client: kube::Client,
     nodes: Informer<Node>,
     leases: Informer<Lease>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     settings: Settings,
     events: EventRecorder,
 ) {

@@ -13,6 +13,7 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::events::{EventRecorder, reference};
 use crate::informer::{Change, Informer};
 
@@ -41,7 +42,7 @@ pub fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
 
 /// When a pod must leave a node with these NoExecute taints: `Some(None)` now, `Some(Some(t))`
 /// at `t`, `None` never.
-pub fn eviction_time(pod: &Pod, taints: &[Taint]) -> Option<Option<Timestamp>> {
+pub fn eviction_time(pod: &CachedPod, taints: &[Taint]) -> Option<Option<Timestamp>> {
     let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone()).unwrap_or_default();
     let mut earliest: Option<Timestamp> = None;
     for taint in taints.iter().filter(|t| t.effect == "NoExecute") {
@@ -63,7 +64,7 @@ pub fn eviction_time(pod: &Pod, taints: &[Taint]) -> Option<Option<Timestamp>> {
     earliest.map(Some)
 }
 
-pub async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(pod: Arc<CachedPod>, ctx: Arc<Context>) -> Result<Action, Error> {
     let Some(node_name) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
         return Ok(Action::await_change());
     };
@@ -116,7 +117,7 @@ pub async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, Error
     }
 }
 
-pub fn error_policy(_pod: Arc<Pod>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(_pod: Arc<CachedPod>, error: &Error, _ctx: Arc<Context>) -> Action {
     tracing::warn!("taint eviction: {error}");
     Action::requeue(Duration::from_secs(1))
 }
@@ -130,7 +131,7 @@ fn no_execute(node: &Node) -> Vec<Taint> {
 pub async fn run(
     client: kube::Client,
     nodes: Informer<Node>,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     events: EventRecorder,
 ) {
     nodes.wait_until_ready().await;
@@ -143,7 +144,7 @@ pub async fn run(
             Change::Added(new) if !no_execute(new).is_empty() => Some(new.clone()),
             _ => None,
         };
-        let refs: Vec<ObjectRef<Pod>> = node
+        let refs: Vec<ObjectRef<CachedPod>> = node
             .map(|node| {
                 pod_store
                     .state()
@@ -171,7 +172,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(tolerations: serde_json::Value) -> Pod {
+    fn pod(tolerations: serde_json::Value) -> CachedPod {
         serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [], "tolerations": tolerations}})).unwrap()
     }
 

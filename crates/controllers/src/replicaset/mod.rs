@@ -24,6 +24,7 @@ pub use kinds::ReplicaKind;
 pub use status::{REPLICA_FAILURE, ReplicaStatus};
 
 use crate::Error;
+use crate::cached_pod::CachedPod;
 use crate::events::{EventRecorder, reference};
 use crate::expectations::Expectations;
 use crate::informer::{Change, Informer};
@@ -37,7 +38,7 @@ const SLOW_START_INITIAL_BATCH: usize = 1;
 
 pub struct Context<K: ReplicaKind> {
     pub client: kube::Client,
-    pub pods: Informer<Pod>,
+    pub pods: Informer<CachedPod>,
     pub owners: Informer<K>,
     pub expectations: Arc<Expectations>,
     pub events: EventRecorder,
@@ -69,9 +70,10 @@ pub async fn reconcile<K: ReplicaKind>(
     let uid = owner.uid().unwrap_or_default();
     let mut candidates = ctx.pods.indexed(&format!("owner:{uid}"));
     candidates.extend(ctx.pods.indexed(&format!("orphan:{namespace}")));
-    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pod_api: Api<CachedPod> = Api::namespaced(ctx.client.clone(), &namespace);
     let owned = claim(&pod_api, &controller_ref(&*owner), deleting, &selector, candidates).await?;
-    let active: Vec<&Pod> = owned.iter().map(|p| &**p).filter(|p| pods::is_active(p)).collect();
+    let active: Vec<&CachedPod> =
+        owned.iter().map(|p| &**p).filter(|p| pods::is_active(p)).collect();
 
     let mut failure = None;
     let mut deleted = Vec::new();
@@ -80,7 +82,7 @@ pub async fn reconcile<K: ReplicaKind>(
     }
     // Status reports what remains: pods deleted just now no longer count as available, so a
     // Deployment reading it never scales down more than maxUnavailable allows.
-    let active: Vec<&Pod> =
+    let active: Vec<&CachedPod> =
         active.into_iter().filter(|p| !deleted.contains(&p.uid().unwrap_or_default())).collect();
     let previous = owner.status();
     let template_labels =
@@ -124,7 +126,7 @@ struct ManageFailure {
 /// Creates missing pods in slow-start batches, or deletes surplus ones in upstream's order.
 async fn manage_replicas<K: ReplicaKind>(
     owner: &K,
-    active: &[&Pod],
+    active: &[&CachedPod],
     key: &str,
     ctx: &Context<K>,
     deleted: &mut Vec<String>,
@@ -186,7 +188,7 @@ async fn manage_replicas<K: ReplicaKind>(
             })
             .collect();
         ranked.sort_by(deletion_order);
-        let doomed: Vec<&Pod> = ranked.iter().take(count).map(|r| r.pod).collect();
+        let doomed: Vec<&CachedPod> = ranked.iter().take(count).map(|r| r.pod).collect();
         ctx.expectations.expect_deletions(key, doomed.iter().filter_map(|p| p.uid()));
         let results = future::join_all(doomed.iter().map(|pod| {
             let params = DeleteParams {
@@ -235,7 +237,7 @@ fn error_text(error: &kube::Error) -> String {
     }
 }
 
-fn node_of(pod: &Pod) -> Option<&str> {
+fn node_of(pod: &CachedPod) -> Option<&str> {
     pod.spec.as_ref()?.node_name.as_deref()
 }
 
@@ -270,12 +272,12 @@ pub fn error_policy<K: ReplicaKind>(owner: Arc<K>, error: &Error, _ctx: Arc<Cont
 /// Marks expectations observed for a pod change, and says which owners it concerns: its
 /// controller of kind `K`, or for an orphan every `K` in its namespace whose selector matches.
 fn observe_pod_change<K: ReplicaKind>(
-    change: &Change<Pod>,
+    change: &Change<CachedPod>,
     owners: &Informer<K>,
     expectations: &Expectations,
 ) -> Vec<ObjectRef<K>> {
     let kind = K::kind(&());
-    let owner_key = |pod: &Pod| {
+    let owner_key = |pod: &CachedPod| {
         controller_of(&pod.metadata)
             .filter(|r| r.kind == kind)
             .map(|r| key_of::<K>(&pod.namespace().unwrap_or_default(), &r.name))
@@ -324,7 +326,7 @@ fn observe_pod_change<K: ReplicaKind>(
 /// Runs the controller for `K` until the task is dropped.
 pub async fn run<K: ReplicaKind>(
     client: kube::Client,
-    pods: Informer<Pod>,
+    pods: Informer<CachedPod>,
     owners: Informer<K>,
     events: EventRecorder,
     concurrency: u16,

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::cached_pod::CachedPod;
 use crate::pods::{fully_labeled, is_available, is_ready};
 
 pub const REPLICA_FAILURE: &str = "ReplicaFailure";
@@ -36,7 +36,7 @@ impl ReplicaStatus {
     /// Counts over the controller's active pods; `failure` is why creating pods failed, if it
     /// did (the ReplicaFailure condition), carried over from `previous` when it already said so.
     pub fn calculate(
-        pods: &[&Pod],
+        pods: &[&CachedPod],
         template_labels: &BTreeMap<String, String>,
         min_ready_seconds: i32,
         generation: i64,
@@ -58,7 +58,7 @@ impl ReplicaStatus {
                     .or(Some(Time(now))),
             });
         }
-        let count = |f: &dyn Fn(&Pod) -> bool| pods.iter().filter(|p| f(p)).count() as i32;
+        let count = |f: &dyn Fn(&CachedPod) -> bool| pods.iter().filter(|p| f(p)).count() as i32;
         Self {
             replicas: pods.len() as i32,
             fully_labeled_replicas: count(&|p| fully_labeled(p, template_labels)),

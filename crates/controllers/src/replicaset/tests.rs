@@ -45,8 +45,8 @@ fn replica_set(replicas: i32) -> ReplicaSet {
     }
 }
 
-fn pod(name: &str, owner: Option<&ReplicaSet>, node: Option<&str>, ready: bool) -> Pod {
-    Pod {
+fn pod(name: &str, owner: Option<&ReplicaSet>, node: Option<&str>, ready: bool) -> CachedPod {
+    CachedPod::from(&Pod {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some("ns".into()),
@@ -66,7 +66,7 @@ fn pod(name: &str, owner: Option<&ReplicaSet>, node: Option<&str>, ready: bool) 
             }]),
             ..Default::default()
         }),
-    }
+    })
 }
 
 struct Harness<K: ReplicaKind> {
@@ -75,7 +75,7 @@ struct Harness<K: ReplicaKind> {
     events: tokio::sync::mpsc::Receiver<Recorded>,
 }
 
-fn harness<K: ReplicaKind>(api: FakeApi, owners: Vec<K>, pods: Vec<Pod>) -> Harness<K> {
+fn harness<K: ReplicaKind>(api: FakeApi, owners: Vec<K>, pods: Vec<CachedPod>) -> Harness<K> {
     let (recorder, events) = EventRecorder::channel();
     let ctx = Arc::new(Context {
         client: api.client(),
