@@ -105,7 +105,12 @@ impl Requirement {
     /// Whether `labels` (an object's `metadata.labels`) satisfy this requirement. A label whose
     /// value is not a string counts as absent: such an object could not have been stored.
     pub fn matches(&self, labels: &Map<String, Value>) -> bool {
-        let value = labels.get(&self.key).and_then(Value::as_str);
+        self.matches_value(labels.get(&self.key).and_then(Value::as_str))
+    }
+
+    /// Whether an object whose label `key()` has `value` (`None`: no such label) satisfies
+    /// this requirement.
+    pub fn matches_value(&self, value: Option<&str>) -> bool {
         let has = |v: &str| self.values.iter().any(|x| x == v);
         match self.operator {
             Operator::In | Operator::Equals | Operator::DoubleEquals => value.is_some_and(has),
@@ -243,6 +248,11 @@ impl LabelSelector {
     /// Whether an object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, labels: &Map<String, Value>) -> bool {
         !self.nothing && self.requirements.iter().all(|r| r.matches(labels))
+    }
+
+    /// Whether labels looked up by `label` (key → value) satisfy every requirement.
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        !self.nothing && self.requirements.iter().all(|r| r.matches_value(label(&r.key)))
     }
 
     /// Whether a whole object's labels satisfy the selector; absent labels count as empty.

@@ -41,13 +41,54 @@ pub struct CachedObject {
     /// The object's JSON, resourceVersion included.
     pub bytes: Bytes,
     pub revision: Revision,
-    pub labels: Map<String, Value>,
+    pub labels: Labels,
     /// The resource `fields` were computed for (the one stored under this key's plural).
     pub fields_of: Option<&'static capstan_api::Resource>,
     /// Its selectable fields' values, "" ones left out.
     pub fields: Box<[(&'static str, Box<str>)]>,
     /// Where its metadata and managed fields lie in `bytes`.
     pub layout: Option<Layout>,
+}
+
+/// An object's labels as selectors read them: every key and value in one string, with where
+/// each ends (a JSON map costs an index table and a string per key and per value; the cache
+/// holds one of these for every labelled object in the cluster).
+#[derive(Debug, Default)]
+pub struct Labels {
+    text: Box<str>,
+    /// Per label, where its key ends and where its value ends in `text`.
+    ends: Box<[(u32, u32)]>,
+}
+
+impl Labels {
+    /// The string-valued labels of `labels` (a stored object's labels are all strings).
+    pub fn of(labels: &Map<String, Value>) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::with_capacity(labels.len());
+        for (key, value) in labels {
+            let Some(value) = value.as_str() else { continue };
+            text.push_str(key);
+            let key_end = text.len();
+            text.push_str(value);
+            // Stored objects are far smaller than 4 GiB.
+            ends.push((key_end as u32, text.len() as u32));
+        }
+        Self { text: text.into_boxed_str(), ends: ends.into_boxed_slice() }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut start = 0;
+        self.ends.iter().map(move |&(key_end, value_end)| {
+            let (key_end, value_end) = (key_end as usize, value_end as usize);
+            let label = (&self.text[start..key_end], &self.text[key_end..value_end]);
+            start = value_end;
+            label
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, value)| value)
+    }
 }
 
 impl CachedObject {
@@ -67,7 +108,8 @@ impl CachedObject {
         };
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
-        let labels = metadata.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+        let labels =
+            metadata.get("labels").and_then(Value::as_object).map(Labels::of).unwrap_or_default();
         let fields = fields_of
             .map(|resource| capstan_api::fields::non_empty_field_values(resource, &object))
             .unwrap_or_default()
@@ -490,6 +532,23 @@ mod tests {
                 mod_revision: revision,
             },
         });
+    }
+
+    #[test]
+    fn labels_keep_every_string_label_for_selectors() {
+        let labels = serde_json::json!({"app": "web", "tier": "", "a/b.c": "v-1"});
+        let labels = Labels::of(labels.as_object().unwrap());
+        assert_eq!(labels.get("app"), Some("web"));
+        assert_eq!(labels.get("tier"), Some(""));
+        assert_eq!(labels.get("a/b.c"), Some("v-1"));
+        assert_eq!(labels.get("ap"), None);
+        assert_eq!(labels.iter().count(), 3);
+        let selector =
+            capstan_api::selector::LabelSelector::parse("app=web,tier,a/b.c!=v-2").unwrap();
+        assert!(selector.matches_with(|key| labels.get(key)));
+        let selector = capstan_api::selector::LabelSelector::parse("app in (db),!tier").unwrap();
+        assert!(!selector.matches_with(|key| labels.get(key)));
+        assert_eq!(Labels::default().get("app"), None);
     }
 
     #[test]

@@ -36,6 +36,15 @@ impl<K> Change<K> {
     }
 }
 
+/// The key an object is indexed under: its namespace and name only (a reference from
+/// `ObjectRef::from_obj` also carries its uid and resourceVersion, which the index, holding
+/// several references per object, would keep for every object in the cluster).
+fn key_of<K: kube::Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
+    let mut key = ObjectRef::from_obj(object);
+    key.extra = Default::default();
+    key
+}
+
 /// Index keys for an object, e.g. its namespace or its controller's uid.
 pub type IndexFn<K> = fn(&K) -> Vec<String>;
 
@@ -113,16 +122,11 @@ where
             let mut notify = Vec::new();
             match &event {
                 Event::Init => {
-                    relisting = Some(
-                        self.store
-                            .state()
-                            .into_iter()
-                            .map(|o| (ObjectRef::from_obj(&*o), o))
-                            .collect(),
-                    );
+                    relisting =
+                        Some(self.store.state().into_iter().map(|o| (key_of(&*o), o)).collect());
                 }
                 Event::InitApply(obj) | Event::Apply(obj) => {
-                    let key = ObjectRef::from_obj(obj);
+                    let key = key_of(obj);
                     let old = match relisting.as_mut() {
                         Some(known) if matches!(event, Event::InitApply(_)) => known.remove(&key),
                         _ => self.store.get(&key),
@@ -135,7 +139,7 @@ where
                     });
                 }
                 Event::Delete(obj) => {
-                    let key = ObjectRef::from_obj(obj);
+                    let key = key_of(obj);
                     self.reindex(Some(obj), None, &key, index_fn);
                     notify.push(Change::Deleted(Arc::new(obj.clone())));
                 }
@@ -201,7 +205,7 @@ where
         let informer = Self { store, index: Arc::default(), changes: Fanout::default() };
         writer.apply_watcher_event(&Event::Init);
         for object in objects {
-            informer.reindex(None, Some(&object), &ObjectRef::from_obj(&object), index_fn);
+            informer.reindex(None, Some(&object), &key_of(&object), index_fn);
             writer.apply_watcher_event(&Event::InitApply(object));
         }
         writer.apply_watcher_event(&Event::InitDone);

@@ -56,7 +56,7 @@ impl Filter {
 
     pub fn matches(&self, resource: &'static Resource, object: &CachedObject) -> bool {
         if let Some(labels) = &self.labels
-            && !labels.matches(&object.labels)
+            && !labels.matches_with(|key| object.labels.get(key))
         {
             return false;
         }
