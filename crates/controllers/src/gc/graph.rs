@@ -42,7 +42,11 @@ pub fn waiting_for_dependents(meta: &ObjectMeta) -> bool {
 }
 
 impl Graph {
-    /// Records an object as it now is; returns the places whose reconcile this may change.
+    /// Records an object as it now is; returns the places whose reconcile this may change:
+    /// the object itself when it is new with owners, its owners changed, or it is being
+    /// deleted, and its dependents when it is being deleted. (A status change of an object
+    /// whose owners stand needs no look, as in upstream's graph builder: an owner's deletion
+    /// reaches its dependents through `deleted`.)
     pub fn applied(&mut self, place: Place, meta: &ObjectMeta) -> Vec<Place> {
         let Some(uid) = meta.uid.clone() else { return Vec::new() };
         let owners: Vec<(String, bool)> = meta
@@ -52,12 +56,21 @@ impl Graph {
             .map(|r| (r.uid.clone(), r.block_owner_deletion.unwrap_or(false)))
             .collect();
         let waiting = waiting_for_dependents(meta);
+        let owners_changed = match self.nodes.get(&uid) {
+            Some(old) => old.owners != owners,
+            None => !owners.is_empty(),
+        };
+        let deleting = meta.deletion_timestamp.is_some();
         self.unlink(&uid);
         for (owner, _) in &owners {
             self.dependents.entry(owner.clone()).or_default().insert(uid.clone());
         }
-        self.nodes.insert(uid.clone(), Node { place, owners, waiting });
-        if meta.deletion_timestamp.is_some() { self.dependent_places(&uid) } else { Vec::new() }
+        let mut affected = if deleting { self.dependent_places(&uid) } else { Vec::new() };
+        if owners_changed || deleting {
+            affected.push(place.clone());
+        }
+        self.nodes.insert(uid, Node { place, owners, waiting });
+        affected
     }
 
     /// Forgets a deleted object; its dependents are now dangling and its owners may be unblocked.
@@ -122,7 +135,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 
     fn meta(uid: &str, owners: &[(&str, bool)]) -> ObjectMeta {
         ObjectMeta {
@@ -167,6 +180,21 @@ mod tests {
         graph.applied(place("pod-a"), &meta("a", &[("rs-uid", true)]));
         assert_eq!(graph.deleted(&meta("a", &[("rs-uid", true)])), vec![place("rs")]);
         assert!(!graph.has_dependents("rs-uid"));
+    }
+
+    #[test]
+    fn an_object_is_looked_at_when_new_with_owners_when_its_owners_change_or_when_deleted() {
+        let mut graph = Graph::default();
+        assert_eq!(graph.applied(place("cm"), &meta("cm", &[])), vec![], "no owners: nothing");
+        let owned = meta("a", &[("rs-uid", true)]);
+        assert_eq!(graph.applied(place("pod-a"), &owned), vec![place("pod-a")]);
+        assert_eq!(graph.applied(place("pod-a"), &owned), vec![], "a status change: nothing");
+        let adopted = meta("a", &[("rs-uid", true), ("other-uid", false)]);
+        assert_eq!(graph.applied(place("pod-a"), &adopted), vec![place("pod-a")]);
+        let mut deleting = meta("rs-uid", &[]);
+        deleting.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+        graph.applied(place("rs"), &meta("rs-uid", &[]));
+        assert_eq!(graph.applied(place("rs"), &deleting), vec![place("pod-a"), place("rs")]);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{Lookup, ObjectRef, Store, store::Writer};
@@ -119,22 +119,6 @@ where
         let rest = self.changes.subscribe();
         let current: Vec<Change<K>> = self.store.state().into_iter().map(Change::Applied).collect();
         stream::iter(current).chain(rest).boxed()
-    }
-
-    /// The objects that changed (deleted ones too), for a Controller's trigger.
-    pub fn objects(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
-        self.changes().map(|change| change.object().clone())
-    }
-
-    /// Only the objects still present, for a Controller's own kind (a deleted object has
-    /// nothing left to reconcile).
-    pub fn applied(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
-        self.changes().filter_map(|change| async move {
-            match change {
-                Change::Applied(o) => Some(o),
-                Change::Deleted(_) => None,
-            }
-        })
     }
 
     pub async fn ready(&self) {

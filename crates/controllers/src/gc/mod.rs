@@ -333,6 +333,7 @@ pub async fn run(client: kube::Client) {
     // foreground owner go before its dependents).
     let graph_changes = {
         let mut graph = collector.graph.lock().unwrap_or_else(|e| e.into_inner());
+        let mut affected = Vec::new();
         for (i, kind) in collector.kinds.iter().enumerate() {
             for object in kind.informer.store().state() {
                 let m = &object.metadata;
@@ -341,8 +342,14 @@ pub async fn run(client: kube::Client) {
                     namespace: m.namespace.clone(),
                     name: m.name.clone().unwrap_or_default(),
                 };
-                graph.applied(place, m);
+                // Every dependent and deleting object is looked at once at the start: owners
+                // may have gone while no collector ran.
+                affected.extend(graph.applied(place, m));
             }
+        }
+        drop(graph);
+        for place in &affected {
+            collector.enqueue(place);
         }
         maintain_graph(collector.clone())
     };
@@ -350,8 +357,9 @@ pub async fn run(client: kube::Client) {
         let kind = &collector.kinds[i];
         let requests =
             stream::unfold(receiver, |mut r| async move { r.recv().await.map(|x| (x, r)) });
+        // Only the graph asks for reconciles: most changes (a pod's status) concern no owner.
         Controller::for_shared_stream_with(
-            kind.informer.applied(),
+            stream::pending::<Arc<Metadata>>(),
             kind.informer.store(),
             kind.api.clone(),
         )
