@@ -41,32 +41,35 @@ pub struct CachedObject {
     /// The object's JSON, resourceVersion included.
     pub bytes: Bytes,
     pub revision: Revision,
-    pub labels: Labels,
+    pub labels: Pairs,
     /// The resource `fields` were computed for (the one stored under this key's plural).
     pub fields_of: Option<&'static capstan_api::Resource>,
-    /// Its selectable fields' values, "" ones left out.
-    pub fields: Box<[(&'static str, Box<str>)]>,
+    /// Its selectable fields' values by label, "" ones left out.
+    pub fields: Pairs,
     /// Where its metadata and managed fields lie in `bytes`.
     pub layout: Option<Layout>,
 }
 
-/// An object's labels as selectors read them: every key and value in one string, with where
-/// each ends (a JSON map costs an index table and a string per key and per value; the cache
-/// holds one of these for every labelled object in the cluster).
+/// String pairs (an object's labels, or its selectable fields' values) in one string, with
+/// where each key and value ends: a JSON map or a list of strings costs an allocation per key
+/// and per value, and the cache holds these for every object in the cluster.
 #[derive(Debug, Default)]
-pub struct Labels {
+pub struct Pairs {
     text: Box<str>,
     /// Per label, where its key ends and where its value ends in `text`.
     ends: Box<[(u32, u32)]>,
 }
 
-impl Labels {
+impl Pairs {
     /// The string-valued labels of `labels` (a stored object's labels are all strings).
-    pub fn of(labels: &Map<String, Value>) -> Self {
+    pub fn of_labels(labels: &Map<String, Value>) -> Self {
+        Self::of(labels.iter().filter_map(|(key, value)| Some((key.as_str(), value.as_str()?))))
+    }
+
+    pub fn of<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
         let mut text = String::new();
-        let mut ends = Vec::with_capacity(labels.len());
-        for (key, value) in labels {
-            let Some(value) = value.as_str() else { continue };
+        let mut ends = Vec::with_capacity(pairs.size_hint().0);
+        for (key, value) in pairs {
             text.push_str(key);
             let key_end = text.len();
             text.push_str(value);
@@ -108,14 +111,15 @@ impl CachedObject {
         };
         let name = metadata.get("name")?.as_str()?.to_owned();
         let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
-        let labels =
-            metadata.get("labels").and_then(Value::as_object).map(Labels::of).unwrap_or_default();
+        let labels = metadata
+            .get("labels")
+            .and_then(Value::as_object)
+            .map(Pairs::of_labels)
+            .unwrap_or_default();
         let fields = fields_of
             .map(|resource| capstan_api::fields::non_empty_field_values(resource, &object))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(label, value)| (label, value.into_boxed_str()))
-            .collect();
+            .unwrap_or_default();
+        let fields = Pairs::of(fields.iter().map(|(label, value)| (*label, value.as_str())));
         let (bytes, layout) = match spliced {
             Some((buffer, layout)) => (Bytes::from(buffer), Some(layout)),
             None => {
@@ -150,8 +154,7 @@ impl CachedObject {
         if !computed || !capstan_api::fields::is_selectable(resource, field) {
             return None;
         }
-        let value = self.fields.iter().find(|(label, _)| *label == field);
-        Some(value.map(|(_, v)| v.to_string()).unwrap_or_default())
+        Some(self.fields.get(field).unwrap_or_default().to_owned())
     }
 
     pub fn value(&self) -> Value {
@@ -537,7 +540,7 @@ mod tests {
     #[test]
     fn labels_keep_every_string_label_for_selectors() {
         let labels = serde_json::json!({"app": "web", "tier": "", "a/b.c": "v-1"});
-        let labels = Labels::of(labels.as_object().unwrap());
+        let labels = Pairs::of_labels(labels.as_object().unwrap());
         assert_eq!(labels.get("app"), Some("web"));
         assert_eq!(labels.get("tier"), Some(""));
         assert_eq!(labels.get("a/b.c"), Some("v-1"));
@@ -548,7 +551,7 @@ mod tests {
         assert!(selector.matches_with(|key| labels.get(key)));
         let selector = capstan_api::selector::LabelSelector::parse("app in (db),!tier").unwrap();
         assert!(!selector.matches_with(|key| labels.get(key)));
-        assert_eq!(Labels::default().get("app"), None);
+        assert_eq!(Pairs::default().get("app"), None);
     }
 
     #[test]

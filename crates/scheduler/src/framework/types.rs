@@ -85,29 +85,46 @@ impl AffinityTerm {
 
 /// The parts of a pod's spec scheduling reads, field for field as in `PodSpec` (which takes
 /// 1.4 KB before any field is set; the scheduler holds one per pod in the cluster).
+/// Rarely set parts are boxed, and tolerations are shared between pods that have the same
+/// ones (most pods carry just the two the API server adds).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SchedulingSpec {
-    pub affinity: Option<Affinity>,
+    pub affinity: Option<Box<Affinity>>,
     pub node_name: Option<String>,
     pub node_selector: Option<BTreeMap<String, String>>,
     pub preemption_policy: Option<String>,
     pub scheduling_gates: Option<Vec<PodSchedulingGate>>,
-    pub tolerations: Option<Vec<Toleration>>,
+    pub tolerations: Option<Arc<[Toleration]>>,
     pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
 }
 
 impl SchedulingSpec {
     fn of(spec: &PodSpec) -> Self {
         Self {
-            affinity: spec.affinity.clone(),
+            affinity: spec.affinity.clone().map(Box::new),
             node_name: spec.node_name.clone(),
             node_selector: spec.node_selector.clone(),
             preemption_policy: spec.preemption_policy.clone(),
             scheduling_gates: spec.scheduling_gates.clone(),
-            tolerations: spec.tolerations.clone(),
+            tolerations: spec.tolerations.as_deref().map(shared_tolerations),
             topology_spread_constraints: spec.topology_spread_constraints.clone(),
         }
     }
+}
+
+thread_local! {
+    /// The tolerations last shared on this thread.
+    static LAST_TOLERATIONS: std::cell::RefCell<Option<Arc<[Toleration]>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `tolerations` as a shared list: the one made last on this thread when it is equal (pods
+/// arrive in runs with the same tolerations), else a new one.
+fn shared_tolerations(tolerations: &[Toleration]) -> Arc<[Toleration]> {
+    LAST_TOLERATIONS.with_borrow_mut(|last| match last {
+        Some(shared) if **shared == *tolerations => shared.clone(),
+        _ => last.insert(Arc::from(tolerations)).clone(),
+    })
 }
 
 /// A pod as the scheduler keeps it: what plugins read of it, computed once.
@@ -381,4 +398,32 @@ impl PdbInfo {
 /// Labels for tests and plugins: `[("k", "v")]` → a label map.
 pub fn labels<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
     pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(tolerations: serde_json::Value) -> PodInfo {
+        PodInfo::new(
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p", "namespace": "ns"},
+                "spec": {"containers": [{"name": "c"}], "tolerations": tolerations},
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn pods_with_equal_tolerations_share_one_list() {
+        let defaults = serde_json::json!([
+            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
+        ]);
+        let (a, b) = (pod(defaults.clone()), pod(defaults));
+        let shared = |p: &PodInfo| p.spec.tolerations.clone().unwrap();
+        assert!(Arc::ptr_eq(&shared(&a), &shared(&b)));
+        let other = pod(serde_json::json!([{"key": "gpu", "operator": "Exists"}]));
+        assert_eq!(shared(&other)[0].key.as_deref(), Some("gpu"));
+        assert_eq!(shared(&a)[0].key.as_deref(), Some("node.kubernetes.io/not-ready"));
+    }
 }

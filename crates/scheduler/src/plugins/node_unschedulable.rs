@@ -29,7 +29,13 @@ impl Filter for NodeUnschedulable {
             effect: "NoSchedule".into(),
             ..Default::default()
         };
-        let tolerated = pod.spec().tolerations.iter().flatten().any(|t| tolerates(t, &taint));
+        let tolerated = pod
+            .spec()
+            .tolerations
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|t| tolerates(t, &taint));
         if tolerated { Status::success() } else { Status::unresolvable(REASON) }
     }
 }
