@@ -45,6 +45,16 @@ fn key_of<K: kube::Resource<DynamicType = ()>>(object: &K) -> ObjectRef<K> {
     key
 }
 
+/// A change seen in the watch, told once the store holds it.
+enum Noted<K: kube::Resource> {
+    /// Created or updated (`old`: the version before); the new version is read from the store.
+    Applied {
+        old: Option<Arc<K>>,
+        key: ObjectRef<K>,
+    },
+    Deleted(Arc<K>),
+}
+
 /// Index keys for an object, e.g. its namespace or its controller's uid.
 pub type IndexFn<K> = fn(&K) -> Vec<String>;
 
@@ -110,7 +120,7 @@ where
         let mut relisting: Option<HashMap<ObjectRef<K>, Arc<K>>> = None;
         // Changes seen during a relist: the reflector swaps its store in only at InitDone, so
         // they are told then (a reconcile woken earlier would read the store before the relist).
-        let mut held: Vec<Change<K>> = Vec::new();
+        let mut held: Vec<Noted<K>> = Vec::new();
         while let Some(event) = events.next().await {
             let event = match event {
                 Ok(event) => event,
@@ -132,21 +142,17 @@ where
                         _ => self.store.get(&key),
                     };
                     self.reindex(old.as_deref(), Some(obj), &key, index_fn);
-                    // The new version is taken from the store below, so it is kept once.
-                    notify.push(match old {
-                        Some(old) => Change::Updated { old, new: Arc::new(obj.clone()) },
-                        None => Change::Added(Arc::new(obj.clone())),
-                    });
+                    notify.push(Noted::Applied { old, key });
                 }
                 Event::Delete(obj) => {
                     let key = key_of(obj);
                     self.reindex(Some(obj), None, &key, index_fn);
-                    notify.push(Change::Deleted(Arc::new(obj.clone())));
+                    notify.push(Noted::Deleted(Arc::new(obj.clone())));
                 }
                 Event::InitDone => {
                     for (key, gone) in relisting.take().unwrap_or_default() {
                         self.reindex(Some(&gone), None, &key, index_fn);
-                        notify.push(Change::Deleted(gone));
+                        notify.push(Noted::Deleted(gone));
                     }
                 }
             }
@@ -155,26 +161,19 @@ where
                 held.append(&mut notify);
                 continue;
             }
-            // The store is updated before anyone is told, so a woken reconcile sees the change.
-            for change in held.drain(..).chain(notify) {
-                let change = match change {
-                    Change::Added(new) => Change::Added(self.stored(new)),
-                    Change::Updated { old, new } => Change::Updated { old, new: self.stored(new) },
-                    other => other,
+            // The store is updated before anyone is told, so a woken reconcile sees the change;
+            // the new version told is the store's own (one copy of each object is kept).
+            for noted in held.drain(..).chain(notify) {
+                let change = match noted {
+                    Noted::Applied { old, key } => match (old, self.store.get(&key)) {
+                        (_, None) => continue, // deleted again within a relist: told as such
+                        (Some(old), Some(new)) => Change::Updated { old, new },
+                        (None, Some(new)) => Change::Added(new),
+                    },
+                    Noted::Deleted(gone) => Change::Deleted(gone),
                 };
                 self.changes.send(change);
             }
-        }
-    }
-
-    /// The store's own copy of this version of `object` (shared, not a second allocation), if
-    /// the store holds it (during a relist it still holds the previous version).
-    fn stored(&self, object: Arc<K>) -> Arc<K> {
-        match self.store.get(&ObjectRef::from_obj(&*object)) {
-            Some(stored) if stored.meta().resource_version == object.meta().resource_version => {
-                stored
-            }
-            _ => object,
         }
     }
 
@@ -319,6 +318,14 @@ mod tests {
         assert_eq!((data(&old), data(&new)), ("v1".into(), "v2".into()));
         let cached = informer.store().get(&ObjectRef::new("c").within("ns")).unwrap();
         assert_eq!(data(&cached), "v2", "the store holds the relist when the change is told");
+        assert!(Arc::ptr_eq(&cached, &new), "the told version is the store's own copy");
+
+        // A watched update is told with the store's copy too.
+        events.unbounded_send(Ok(Event::Apply(configmap("v3")))).unwrap();
+        let Some(Change::Updated { old, new }) = told.next().await else { panic!("update untold") };
+        assert!(Arc::ptr_eq(&old, &cached));
+        let cached = informer.store().get(&ObjectRef::new("c").within("ns")).unwrap();
+        assert!(Arc::ptr_eq(&cached, &new) && data(&new) == "v3");
         fed.abort();
     }
 }
