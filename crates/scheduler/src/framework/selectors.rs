@@ -6,7 +6,68 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-pub type Labels = BTreeMap<String, String>;
+/// A pod's or node's labels, sorted by key in one slice: a `BTreeMap` allocates a 540-byte
+/// node for even one label, and the scheduler holds the labels of every pod in the cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Labels(Box<[(String, String)]>);
+
+impl Labels {
+    pub fn get(&self, key: &str) -> Option<&String> {
+        let found = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+        Some(&self.0[found].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl From<BTreeMap<String, String>> for Labels {
+    fn from(labels: BTreeMap<String, String>) -> Self {
+        Self(labels.into_iter().collect())
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for Labels {
+    fn from(labels: [(String, String); N]) -> Self {
+        labels.into_iter().collect()
+    }
+}
+
+/// Sorted by key; a repeated key keeps its last value, as a map would.
+impl FromIterator<(String, String)> for Labels {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(labels: I) -> Self {
+        labels.into_iter().collect::<BTreeMap<_, _>>().into()
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl std::ops::Index<&String> for Labels {
+    type Output = String;
+
+    fn index(&self, key: &String) -> &String {
+        self.get(key).expect("label present")
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Operator {
@@ -189,6 +250,17 @@ mod tests {
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn labels_are_found_by_key_whatever_order_they_came_in() {
+        let l = labels(&[("zone", "a"), ("app", "web"), ("tier", ""), ("app", "db")]);
+        assert_eq!(l.get("app").map(String::as_str), Some("db"), "the last value wins");
+        assert_eq!(l.get("zone").map(String::as_str), Some("a"));
+        assert!(l.contains_key("tier") && !l.contains_key("ap") && !l.contains_key("zzz"));
+        let keys: Vec<&String> = l.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["app", "tier", "zone"]);
+        assert!(Labels::default().get("app").is_none() && Labels::default().is_empty());
     }
 
     fn expression(key: &str, operator: &str, values: &[&str]) -> LabelSelector {

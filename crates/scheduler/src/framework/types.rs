@@ -178,7 +178,7 @@ impl PodInfo {
         let mut info = PodInfo {
             key: format!("{namespace}/{name}"),
             uid: metadata.uid.clone().unwrap_or_default(),
-            labels: metadata.labels.clone().unwrap_or_default(),
+            labels: metadata.labels.clone().unwrap_or_default().into(),
             priority: spec.priority.unwrap_or(0),
             requests: pod_requests(spec),
             non_zero: pod_non_zero_requests(spec),
@@ -291,7 +291,7 @@ impl NodeInfo {
     /// Takes the node's own fields, keeping the pods counted on it.
     pub fn set_node(&mut self, node: &Node) {
         self.exists = true;
-        self.labels = node.metadata.labels.clone().unwrap_or_default();
+        self.labels = node.metadata.labels.clone().unwrap_or_default().into();
         let spec = node.spec.as_ref();
         self.taints = spec.and_then(|s| s.taints.clone()).unwrap_or_default();
         self.unschedulable = spec.and_then(|s| s.unschedulable).unwrap_or(false);
