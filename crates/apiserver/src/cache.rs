@@ -56,7 +56,7 @@ pub struct CachedObject {
 #[derive(Debug, Default)]
 pub struct Pairs {
     text: Box<str>,
-    /// Per label, where its key ends and where its value ends in `text`.
+    /// Per pair, where its key ends and where its value ends in `text`.
     ends: Box<[(u32, u32)]>,
 }
 
