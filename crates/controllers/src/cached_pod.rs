@@ -88,8 +88,9 @@ impl kube::Resource for CachedPod {
     }
 }
 
-/// The cached form of a full pod (tests and fakes build full pods; the cache decodes the same
+/// The cached form of a full pod, for tests that build full pods (the cache decodes the same
 /// JSON the API serves).
+#[cfg(test)]
 impl From<&k8s_openapi::api::core::v1::Pod> for CachedPod {
     fn from(pod: &k8s_openapi::api::core::v1::Pod) -> Self {
         serde_json::to_value(pod).and_then(serde_json::from_value).unwrap_or_default()
