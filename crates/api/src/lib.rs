@@ -11,6 +11,7 @@ pub mod quantity;
 pub mod quota;
 pub mod registry;
 pub mod selector;
+pub mod shared;
 pub mod strategic;
 pub mod table;
 pub mod validation;

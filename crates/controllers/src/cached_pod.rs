@@ -8,10 +8,12 @@
 //! patches and deletes through `Api<Pod>`, so a cached pod is never written back.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ContainerPort, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
@@ -25,8 +27,22 @@ pub struct CachedPod {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     pub node_name: Option<String>,
+    #[serde(deserialize_with = "exact_list")]
     pub containers: Vec<Container>,
-    pub tolerations: Option<Vec<Toleration>>,
+    /// Shared between pods with equal lists (most pods have only the API server's defaults).
+    #[serde(deserialize_with = "shared_tolerations")]
+    pub tolerations: Option<Arc<[Toleration]>>,
+}
+
+thread_local! {
+    static LAST_TOLERATIONS: RefCell<Option<Arc<[Toleration]>>> = const { RefCell::new(None) };
+}
+
+fn shared_tolerations<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<[Toleration]>>, D::Error> {
+    let tolerations = Option::<Vec<Toleration>>::deserialize(deserializer)?;
+    Ok(tolerations.map(|t| capstan_api::shared::shared(&LAST_TOLERATIONS, &t)))
 }
 
 /// A container's name and ports (named Service target ports resolve through them).
@@ -41,20 +57,55 @@ pub struct Container {
 #[serde(default, rename_all = "camelCase")]
 pub struct PodStatus {
     pub phase: Option<String>,
+    /// The `Ready` condition alone: the only one controllers read (a pod has five or so).
+    #[serde(deserialize_with = "ready_condition")]
     pub conditions: Option<Vec<PodCondition>>,
     #[serde(rename = "podIP")]
     pub pod_ip: Option<String>,
     pub container_statuses: Option<Vec<ContainerStatus>>,
 }
 
+/// A list without the spare room a growing list leaves (one container is kept in room for
+/// four otherwise).
+fn exact_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    let mut list = Vec::<T>::deserialize(deserializer)?;
+    list.shrink_to_fit();
+    Ok(list)
+}
+
+fn ready_condition<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<PodCondition>>, D::Error> {
+    let conditions = Option::<Vec<PodCondition>>::deserialize(deserializer)?;
+    Ok(conditions.map(|all| {
+        let mut ready: Vec<_> = all.into_iter().filter(|c| c.type_ == "Ready").collect();
+        // Collecting in place keeps the whole list's buffer.
+        ready.shrink_to_fit();
+        ready
+    }))
+}
+
 /// A condition's type, status and when it last changed (readiness and availability).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PodCondition {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
+    #[serde(rename = "type", deserialize_with = "word")]
+    pub type_: Cow<'static, str>,
+    #[serde(deserialize_with = "word")]
+    pub status: Cow<'static, str>,
     pub last_transition_time: Option<Time>,
+}
+
+/// A condition's type or status: the usual ones are not allocated for every pod.
+fn word<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Cow<'static, str>, D::Error> {
+    const WORDS: [&str; 4] = ["Ready", "True", "False", "Unknown"];
+    let text = Cow::<str>::deserialize(deserializer)?;
+    Ok(match WORDS.iter().find(|w| **w == text) {
+        Some(word) => Cow::Borrowed(word),
+        None => Cow::Owned(text.into_owned()),
+    })
 }
 
 /// A container's restart count (surplus pods that restart more are deleted first).
@@ -135,6 +186,7 @@ mod tests {
         assert_eq!(crate::pods::controller_of(&pod.metadata).map(|r| r.uid.as_str()), Some("rs1"));
         let spec = pod.spec.as_ref().unwrap();
         assert_eq!(spec.node_name.as_deref(), Some("n1"));
+        assert_eq!(spec.containers.capacity(), 1, "no spare room is kept");
         let port = &spec.containers[0].ports.as_ref().unwrap()[0];
         assert_eq!((port.name.as_deref(), port.container_port), (Some("http"), 8080));
         let toleration = &spec.tolerations.as_ref().unwrap()[0];
@@ -144,5 +196,29 @@ mod tests {
         assert_eq!(status.pod_ip.as_deref(), Some("10.42.0.5"));
         assert_eq!(status.container_statuses.as_ref().unwrap()[0].restart_count, 3);
         assert!(crate::pods::is_ready(&pod));
+    }
+
+    #[test]
+    fn pods_keep_only_their_ready_condition_and_share_equal_tolerations() {
+        let pod = |name: &str| -> CachedPod {
+            serde_json::from_value(json!({
+                "metadata": {"name": name},
+                "spec": {"containers": [], "tolerations": [
+                    {"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                        "effect": "NoExecute", "tolerationSeconds": 300}]},
+                "status": {"conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]},
+            }))
+            .unwrap()
+        };
+        let (a, b) = (pod("a"), pod("b"));
+        let conditions = a.status.as_ref().unwrap().conditions.as_ref().unwrap();
+        assert_eq!(conditions.len(), 1);
+        assert_eq!((&*conditions[0].type_, &*conditions[0].status), ("Ready", "False"));
+        assert!(!crate::pods::is_ready(&a));
+        let tolerations = |p: &CachedPod| p.spec.as_ref().unwrap().tolerations.clone().unwrap();
+        assert!(Arc::ptr_eq(&tolerations(&a), &tolerations(&b)));
+        assert_eq!(tolerations(&a)[0].toleration_seconds, Some(300));
     }
 }

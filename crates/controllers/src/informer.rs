@@ -58,13 +58,17 @@ enum Noted<K: kube::Resource> {
 /// Index keys for an object, e.g. its namespace or its controller's uid.
 pub type IndexFn<K> = fn(&K) -> Vec<String>;
 
+/// Index key → the objects filed under it (one shared reference per object, whatever the
+/// number of keys it is filed under).
+type Index<K> = HashMap<String, HashSet<Arc<ObjectRef<K>>>>;
+
 /// One shared cache of `K`: a kube reflector `Store` plus indexes, kept by one watch.
 pub struct Informer<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
 {
     store: Store<K>,
-    index: Arc<RwLock<HashMap<String, HashSet<ObjectRef<K>>>>>,
+    index: Arc<RwLock<Index<K>>>,
     changes: Fanout<Change<K>>,
 }
 
@@ -184,16 +188,21 @@ where
             return;
         }
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        for k in old_keys {
-            if let Some(set) = index.get_mut(&k) {
+        // The reference already filed under a key the object keeps, so it stays one allocation.
+        let mut kept = None;
+        for k in &old_keys {
+            if new_keys.contains(k) {
+                kept = kept.or_else(|| index.get(k).and_then(|set| set.get(key)).cloned());
+            } else if let Some(set) = index.get_mut(k) {
                 set.remove(key);
                 if set.is_empty() {
-                    index.remove(&k);
+                    index.remove(k);
                 }
             }
         }
-        for k in new_keys {
-            index.entry(k).or_default().insert(key.clone());
+        let shared = kept.unwrap_or_else(|| Arc::new(key.clone()));
+        for k in new_keys.into_iter().filter(|k| !old_keys.contains(k)) {
+            index.entry(k).or_default().insert(shared.clone());
         }
     }
 
@@ -218,7 +227,7 @@ where
 
     /// Cached objects filed under `key` by the index function.
     pub fn indexed(&self, key: &str) -> Vec<Arc<K>> {
-        let refs: Vec<ObjectRef<K>> = {
+        let refs: Vec<Arc<ObjectRef<K>>> = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
             index.get(key).map(|set| set.iter().cloned().collect()).unwrap_or_default()
         };
@@ -327,5 +336,25 @@ mod tests {
         let cached = informer.store().get(&ObjectRef::new("c").within("ns")).unwrap();
         assert!(Arc::ptr_eq(&cached, &new) && data(&new) == "v3");
         fed.abort();
+    }
+
+    #[test]
+    fn an_object_is_filed_under_each_of_its_keys_as_one_reference() {
+        fn by_data(cm: &ConfigMap) -> Vec<String> {
+            vec!["ns:ns".into(), format!("data:{}", data(cm))]
+        }
+        let informer = Informer::fixed(vec![configmap("a")], by_data);
+        let filed = |key: &str| {
+            let index = informer.index.read().unwrap();
+            index.get(key).map(|set| set.iter().next().unwrap().clone())
+        };
+        let (by_ns, by_a) = (filed("ns:ns").unwrap(), filed("data:a").unwrap());
+        assert!(Arc::ptr_eq(&by_ns, &by_a));
+        let key = key_of(&configmap("b"));
+        informer.reindex(Some(&configmap("a")), Some(&configmap("b")), &key, by_data);
+        assert!(filed("data:a").is_none(), "a key the object left is dropped");
+        let by_b = filed("data:b").unwrap();
+        assert!(Arc::ptr_eq(&by_b, &filed("ns:ns").unwrap()), "a new key shares the reference");
+        assert_eq!(informer.indexed("data:b").len(), 1);
     }
 }

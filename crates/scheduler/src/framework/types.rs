@@ -118,13 +118,9 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
-/// `tolerations` as a shared list: the one made last on this thread when it is equal (pods
-/// arrive in runs with the same tolerations), else a new one.
+/// `tolerations` as a shared list (pods arrive in runs with the same tolerations).
 fn shared_tolerations(tolerations: &[Toleration]) -> Arc<[Toleration]> {
-    LAST_TOLERATIONS.with_borrow_mut(|last| match last {
-        Some(shared) if **shared == *tolerations => shared.clone(),
-        _ => last.insert(Arc::from(tolerations)).clone(),
-    })
+    capstan_api::shared::shared(&LAST_TOLERATIONS, tolerations)
 }
 
 /// A pod as the scheduler keeps it: what plugins read of it, computed once.
