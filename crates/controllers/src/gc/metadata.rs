@@ -1,13 +1,14 @@
 //! The collector's metadata informers: one metadata-only watch and store per kind, with a
 //! stream of changes (deletions included) for the ownership graph and the per-kind controllers.
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
+use kube::api::{Api, ApiResource, ObjectMeta, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{Lookup, ObjectRef, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
@@ -131,10 +132,46 @@ where
 }
 
 /// The object metadata of a kind, as the garbage collector tracks every kind.
-pub type Metadata = PartialObjectMeta<DynamicObject>;
+pub type Metadata = PartialObjectMeta<AnyKind>;
+
+/// Any kind the collector tracks, named by a shared `ApiResource`: every reference to an
+/// object (a store key, a queued reconcile) carries its kind, and a `DynamicObject` reference
+/// would carry a copy of the resource's five strings for each of the cluster's objects.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct AnyKind {
+    metadata: ObjectMeta,
+}
+
+impl kube::Resource for AnyKind {
+    type DynamicType = Arc<ApiResource>;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn kind(resource: &Self::DynamicType) -> Cow<'_, str> {
+        resource.kind.as_str().into()
+    }
+    fn group(resource: &Self::DynamicType) -> Cow<'_, str> {
+        resource.group.as_str().into()
+    }
+    fn version(resource: &Self::DynamicType) -> Cow<'_, str> {
+        resource.version.as_str().into()
+    }
+    fn api_version(resource: &Self::DynamicType) -> Cow<'_, str> {
+        resource.api_version.as_str().into()
+    }
+    fn plural(resource: &Self::DynamicType) -> Cow<'_, str> {
+        resource.plural.as_str().into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 
 /// Watches the metadata of every object of one kind, cluster-wide.
-pub fn watch(client: &kube::Client, resource: &ApiResource) -> Informer<Metadata> {
+pub fn watch(client: &kube::Client, resource: &Arc<ApiResource>) -> Informer<Metadata> {
+    // PartialObjectMetadata lists and watches: the server sends metadata alone.
     let api: Api<Metadata> = Api::all_with(client.clone(), resource);
     // The collector reads names, uids, owners, finalizers and deletion state, never labels,
     // annotations or managedFields (often most of the size): it keeps an entry for every

@@ -26,7 +26,7 @@ pub const ORPHAN: &str = "orphan";
 
 /// One kind the collector tracks.
 pub struct Kind {
-    pub api: ApiResource,
+    pub api: Arc<ApiResource>,
     pub namespaced: bool,
     pub informer: Arc<Informer<Metadata>>,
 }
@@ -83,8 +83,8 @@ impl Collector {
 
     fn api(&self, kind: &Kind, namespace: Option<&str>) -> Api<DynamicObject> {
         match namespace.filter(|_| kind.namespaced) {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &kind.api),
-            None => Api::all_with(self.client.clone(), &kind.api),
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &*kind.api),
+            None => Api::all_with(self.client.clone(), &*kind.api),
         }
     }
 
@@ -319,6 +319,7 @@ pub async fn run(client: kube::Client) {
     let mut receivers = Vec::new();
     let mut queues = Vec::new();
     for (resource, api) in collected_resources() {
+        let api = Arc::new(api);
         let informer = Arc::new(metadata::watch(&client, &api));
         kinds.push(Kind { api, namespaced: resource.namespaced, informer });
         let (sender, receiver) = mpsc::unbounded_channel();

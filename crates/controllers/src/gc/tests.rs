@@ -10,8 +10,8 @@ use serde_json::json;
 use super::*;
 use crate::testing::FakeApi;
 
-fn configmaps() -> ApiResource {
-    metadata::api_resource(capstan_api::registry::find("", "v1", "configmaps").unwrap())
+fn configmaps() -> Arc<ApiResource> {
+    Arc::new(metadata::api_resource(capstan_api::registry::find("", "v1", "configmaps").unwrap()))
 }
 
 fn object(name: &str, uid: &str, extra: serde_json::Value) -> Metadata {
