@@ -184,15 +184,24 @@ pub fn field_value(resource: &Resource, object: &Value, field: &str) -> Option<S
     })
 }
 
-/// The values of the object's selectable fields that are not "" (name and namespace aside),
-/// computed once so watches and lists can filter without parsing the object again.
-pub fn non_empty_field_values(resource: &Resource, object: &Value) -> Vec<(&'static str, String)> {
+/// The labels of `resource`'s selectable fields, name and namespace aside (an object's key
+/// gives those), in a fixed order: caches keep values by position in it.
+pub fn cached_field_labels(resource: &Resource) -> impl Iterator<Item = &'static str> {
     selectable_fields(resource)
         .iter()
-        .filter(|f| f.label != NAME.label && f.label != NAMESPACE.label)
-        .filter_map(|f| {
-            let value = field_value(resource, object, f.label)?;
-            (!value.is_empty()).then_some((f.label, value))
+        .map(|f| f.label)
+        .filter(|label| *label != NAME.label && *label != NAMESPACE.label)
+}
+
+/// The values of the object's selectable fields that are not "", by position in
+/// [`cached_field_labels`], computed once so watches and lists can filter without parsing the
+/// object again.
+pub fn non_empty_field_values(resource: &Resource, object: &Value) -> Vec<(usize, String)> {
+    cached_field_labels(resource)
+        .enumerate()
+        .filter_map(|(position, label)| {
+            let value = field_value(resource, object, label)?;
+            (!value.is_empty()).then_some((position, value))
         })
         .collect()
 }
@@ -343,11 +352,6 @@ impl<'de> serde::de::Visitor<'de> for &Keep {
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
     }
-}
-
-/// Whether `?fieldSelector=` may use `field` on this resource.
-pub fn is_selectable(resource: &Resource, field: &str) -> bool {
-    selectable_fields(resource).iter().any(|f| f.label == field)
 }
 
 /// The first pod IP; objects written before `podIPs` existed only carry `podIP`.

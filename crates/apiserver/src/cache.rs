@@ -4,8 +4,12 @@
 //!
 //! Each object is kept once, as the JSON bytes served to clients (with its resourceVersion set),
 //! plus the few parsed fields selectors need.
+//!
+//! Events are not kept (`UNCACHED`): as with upstream's default watch cache sizes, they are
+//! served from the store. They are as many as the objects they tell about, written once and
+//! rarely read, so keeping them would cost memory for every event in the cluster.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -23,36 +27,40 @@ const WATCHER_BUFFER: usize = 4096;
 /// How long a read waits for the cache to catch up with the revision it asks for.
 pub const CATCH_UP: Duration = Duration::from_secs(3);
 const LIST_PAGE: usize = 10_000;
+/// Resources (by storage plural) served from the store instead of the cache.
+pub const UNCACHED: &[&str] = &["events"];
 /// History younger than this is kept beyond the configured size (up to `HISTORY_GROWTH` times
 /// it: 102,400 events at the default 4096), so a watcher that falls behind in a burst resumes
 /// instead of relisting (upstream's watch cache grows the same way, keeping 75 s of events).
 const HISTORY_FRESH: Duration = Duration::from_secs(75);
 const HISTORY_GROWTH: usize = 25;
-/// ... and while the objects it holds stay under this size: a burst of large objects keeps
-/// fewer events rather than hundreds of megabytes of superseded versions.
-const HISTORY_FRESH_BYTES: usize = 48 << 20;
+/// ... and while the objects it holds (versions before included) stay under this size: a burst
+/// of large objects keeps fewer events rather than tens of megabytes of superseded versions.
+/// The configured size (by default `WATCHER_BUFFER`, what a watcher may fall behind by) is
+/// kept whatever its bytes.
+const HISTORY_FRESH_BYTES: usize = 16 << 20;
 
 /// One object as served.
 #[derive(Debug)]
 pub struct CachedObject {
-    pub key: String,
-    pub namespace: Option<String>,
-    pub name: String,
+    /// Its store key, `/registry/<plural>/[<namespace>/]<name>`: its name and namespace are
+    /// read from it rather than kept again.
+    pub key: Box<str>,
     /// The object's JSON, resourceVersion included.
     pub bytes: Bytes,
     pub revision: Revision,
     pub labels: Pairs,
     /// The resource `fields` were computed for (the one stored under this key's plural).
     pub fields_of: Option<&'static capstan_api::Resource>,
-    /// Its selectable fields' values by label, "" ones left out.
-    pub fields: Pairs,
+    /// Its selectable fields' values, "" ones left out.
+    pub fields: FieldValues,
     /// Where its metadata and managed fields lie in `bytes`.
     pub layout: Option<Layout>,
 }
 
-/// String pairs (an object's labels, or its selectable fields' values) in one string, with
-/// where each key and value ends: a JSON map or a list of strings costs an allocation per key
-/// and per value, and the cache holds these for every object in the cluster.
+/// String pairs (an object's labels) in one string, with where each key and value ends: a JSON
+/// map costs an allocation per key and per value, and the cache holds these for every object
+/// in the cluster.
 #[derive(Debug, Default)]
 pub struct Pairs {
     text: Box<str>,
@@ -94,6 +102,42 @@ impl Pairs {
     }
 }
 
+/// An object's selectable field values in one string, each with its field's position in
+/// `cached_field_labels` and where it ends (the labels are the same for every object).
+#[derive(Debug, Default)]
+pub struct FieldValues {
+    text: Box<str>,
+    ends: Box<[(u16, u32)]>,
+}
+
+impl FieldValues {
+    fn of(values: &[(usize, String)]) -> Self {
+        let text: String = values.iter().map(|(_, value)| value.as_str()).collect();
+        let mut end = 0;
+        let ends = values
+            .iter()
+            .map(|(position, value)| {
+                end += value.len();
+                // A resource has a few selectable fields; objects are far smaller than 4 GiB.
+                (*position as u16, end as u32)
+            })
+            .collect();
+        Self { text: text.into_boxed_str(), ends }
+    }
+
+    /// The value of the field at `position`; `None` when it is "".
+    pub fn get(&self, position: usize) -> Option<&str> {
+        let mut start = 0;
+        for &(at, end) in &self.ends {
+            if usize::from(at) == position {
+                return self.text.get(start..end as usize);
+            }
+            start = end as usize;
+        }
+        None
+    }
+}
+
 impl CachedObject {
     /// Parses a stored value and stamps its resourceVersion.
     pub fn decode(kv: &KeyValue) -> Option<Self> {
@@ -109,8 +153,7 @@ impl CachedObject {
             false => Layout::of(&kv.value).map(|layout| layout.stamp(&kv.value, kv.mod_revision)),
             true => None,
         };
-        let name = metadata.get("name")?.as_str()?.to_owned();
-        let namespace = metadata.get("namespace").and_then(Value::as_str).map(str::to_owned);
+        metadata.get("name")?.as_str()?;
         let labels = metadata
             .get("labels")
             .and_then(Value::as_object)
@@ -119,7 +162,7 @@ impl CachedObject {
         let fields = fields_of
             .map(|resource| capstan_api::fields::non_empty_field_values(resource, &object))
             .unwrap_or_default();
-        let fields = Pairs::of(fields.iter().map(|(label, value)| (*label, value.as_str())));
+        let fields = FieldValues::of(&fields);
         let (bytes, layout) = match spliced {
             Some((buffer, layout)) => (Bytes::from(buffer), Some(layout)),
             None => {
@@ -136,9 +179,7 @@ impl CachedObject {
             }
         };
         Some(Self {
-            key: kv.key.clone(),
-            namespace,
-            name,
+            key: kv.key.as_str().into(),
             bytes,
             revision: kv.mod_revision,
             labels,
@@ -148,13 +189,26 @@ impl CachedObject {
         })
     }
 
+    pub fn name(&self) -> &str {
+        self.key.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// The namespace segment of its key, when it has one.
+    pub fn namespace(&self) -> Option<&str> {
+        let mut segments = self.key.strip_prefix("/registry/")?.split('/').skip(1);
+        let (first, second) = (segments.next(), segments.next());
+        second.and(first)
+    }
+
     /// A selectable field's value when it was computed at decoding, without parsing again.
     pub fn field(&self, resource: &'static capstan_api::Resource, field: &str) -> Option<String> {
         let computed = self.fields_of.is_some_and(|r| std::ptr::eq(r, resource));
-        if !computed || !capstan_api::fields::is_selectable(resource, field) {
+        if !computed {
             return None;
         }
-        Some(self.fields.get(field).unwrap_or_default().to_owned())
+        let position =
+            capstan_api::fields::cached_field_labels(resource).position(|l| l == field)?;
+        Some(self.fields.get(position).unwrap_or_default().to_owned())
     }
 
     pub fn value(&self) -> Value {
@@ -232,6 +286,14 @@ pub struct CacheEvent {
     pub applied: Instant,
 }
 
+impl CacheEvent {
+    /// The bytes it keeps alive: its object's and the version before's (which may be in the
+    /// cache no more).
+    fn size(&self) -> usize {
+        self.object.bytes.len() + self.prev.as_ref().map_or(0, |p| p.bytes.len())
+    }
+}
+
 /// The cache of one stored resource (one key prefix).
 pub struct ResourceCache {
     state: RwLock<State>,
@@ -239,10 +301,42 @@ pub struct ResourceCache {
     history_size: usize,
 }
 
+/// A cached object filed under its own key (an ordered map would keep a copy of every key).
+#[derive(Debug)]
+struct Entry(Arc<CachedObject>);
+
+impl std::borrow::Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        &self.0.key
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key.cmp(&other.0.key)
+    }
+}
+
+type Objects = BTreeSet<Entry>;
+
 struct State {
-    objects: BTreeMap<String, Arc<CachedObject>>,
+    objects: Objects,
     history: VecDeque<Arc<CacheEvent>>,
-    /// The encoded size of the objects `history` holds.
+    /// The encoded size of the objects `history` holds, versions before included.
     history_bytes: usize,
     /// Every event after this revision is in `history`.
     history_start: Revision,
@@ -280,7 +374,7 @@ impl ResourceCache {
         Self {
             history_size,
             state: RwLock::new(State {
-                objects: BTreeMap::new(),
+                objects: Objects::new(),
                 history: VecDeque::new(),
                 history_bytes: 0,
                 history_start: revision,
@@ -298,19 +392,13 @@ impl ResourceCache {
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
-        self.read().objects.get(key).cloned()
+        self.read().objects.get(key).map(|entry| entry.0.clone())
     }
 
     /// Objects whose keys start with `prefix`, from `start` (inclusive) on, in key order.
     pub fn range(&self, prefix: &str, start: Option<&str>) -> Vec<Arc<CachedObject>> {
-        let state = self.read();
-        let from = start.filter(|s| *s > prefix).unwrap_or(prefix).to_owned();
-        state
-            .objects
-            .range::<String, _>((Bound::Included(from), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, o)| o.clone())
-            .collect()
+        let from = start.filter(|s| *s > prefix).unwrap_or(prefix);
+        under(&self.read().objects, prefix, from)
     }
 
     /// Subscribes for events after `after`, or `None` if that history is gone (410 Gone).
@@ -326,30 +414,25 @@ impl ResourceCache {
     /// A snapshot of every object under `prefix` plus a subscription for what follows it.
     pub fn snapshot_and_subscribe(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Subscription) {
         let state = self.read();
-        let objects = state
-            .objects
-            .range::<String, _>((Bound::Included(prefix.to_owned()), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(_, o)| o.clone())
-            .collect();
+        let objects = under(&state.objects, prefix, prefix);
         (objects, Subscription { replay: Vec::new(), live: state.watchers.subscribe() })
     }
 
     fn apply(&self, event: &WatchEvent) {
         let mut state = self.write();
         let revision = event.kv.mod_revision;
-        let prev = state.objects.get(&event.kv.key).cloned();
+        let prev = state.objects.get(event.kv.key.as_str()).map(|entry| entry.0.clone());
         let Some(object) = CachedObject::decode(&event.kv).map(Arc::new) else {
             tracing::warn!(key = event.kv.key, "skipping a stored value that is not an object");
             return;
         };
         let kind = match event.kind {
             EventKind::Delete => {
-                state.objects.remove(&event.kv.key);
+                state.objects.remove(event.kv.key.as_str());
                 EventType::Deleted
             }
             EventKind::Put => {
-                state.objects.insert(event.kv.key.clone(), object.clone());
+                state.objects.replace(Entry(object.clone()));
                 if prev.is_some() { EventType::Modified } else { EventType::Added }
             }
         };
@@ -360,18 +443,18 @@ impl ResourceCache {
                 || state.history.len() >= self.history_size * HISTORY_GROWTH
                 || state.history_bytes >= HISTORY_FRESH_BYTES)
         {
-            let (size, revision) = (oldest.object.bytes.len(), oldest.revision);
+            let (size, revision) = (oldest.size(), oldest.revision);
             state.history_bytes -= size;
             state.history_start = revision;
             state.history.pop_front();
         }
-        state.history_bytes += event.object.bytes.len();
+        state.history_bytes += event.size();
         state.history.push_back(event.clone());
         state.watchers.send(&event);
     }
 
     /// Replaces everything after a relist; current watchers are closed (they re-watch).
-    fn reset(&self, objects: BTreeMap<String, Arc<CachedObject>>, revision: Revision) {
+    fn reset(&self, objects: Objects, revision: Revision) {
         *self.write() = State {
             objects,
             history: VecDeque::new(),
@@ -382,11 +465,42 @@ impl ResourceCache {
     }
 }
 
+/// The objects whose keys start with `prefix`, from `from` on.
+fn under(objects: &Objects, prefix: &str, from: &str) -> Vec<Arc<CachedObject>> {
+    objects
+        .range::<str, _>((Bound::Included(from), Bound::Unbounded))
+        .take_while(|entry| entry.0.key.starts_with(prefix))
+        .map(|entry| entry.0.clone())
+        .collect()
+}
+
 /// The caches of every stored resource, kept current by one store watch.
 pub struct WatchCache {
     store: Arc<dyn Store>,
     caches: HashMap<String, Arc<ResourceCache>>,
     revision: watch::Sender<Revision>,
+}
+
+/// Reads every key under `prefix` at one revision, a page at a time, handing each to `each`;
+/// returns the revision read at.
+pub(crate) async fn list_all(
+    store: &dyn Store,
+    prefix: &str,
+    mut each: impl FnMut(&KeyValue),
+) -> Result<Revision, StoreError> {
+    let mut request =
+        ListRequest { prefix: prefix.into(), limit: Some(LIST_PAGE), ..Default::default() };
+    loop {
+        let page = store.list(request.clone()).await?;
+        page.kvs.iter().for_each(&mut each);
+        match page.kvs.last() {
+            Some(last) if page.more => {
+                request.start_key = Some(format!("{}\0", last.key));
+                request.revision = Some(page.revision);
+            }
+            _ => return Ok(page.revision),
+        }
+    }
 }
 
 /// `/registry/<plural>/…` → `<plural>`.
@@ -402,8 +516,13 @@ impl WatchCache {
     ) -> Result<Arc<Self>, StoreError> {
         let mut caches = HashMap::new();
         for resource in capstan_api::RESOURCES {
-            let plural = resource.storage_plural.unwrap_or(resource.plural).to_owned();
-            caches.entry(plural).or_insert_with(|| Arc::new(ResourceCache::new(0, history_size)));
+            let plural = resource.storage_plural.unwrap_or(resource.plural);
+            if UNCACHED.contains(&plural) {
+                continue;
+            }
+            caches
+                .entry(plural.to_owned())
+                .or_insert_with(|| Arc::new(ResourceCache::new(0, history_size)));
         }
         let (revision, _) = watch::channel(0);
         let cache = Arc::new(Self { store, caches, revision });
@@ -412,6 +531,7 @@ impl WatchCache {
         Ok(cache)
     }
 
+    /// The cache of a resource, `None` for one served from the store (`UNCACHED`).
     pub fn resource(&self, storage_plural: &str) -> Option<&Arc<ResourceCache>> {
         self.caches.get(storage_plural)
     }
@@ -445,32 +565,15 @@ impl WatchCache {
     }
 
     async fn relist(&self) -> Result<Revision, StoreError> {
-        let mut fresh: HashMap<&str, BTreeMap<String, Arc<CachedObject>>> = HashMap::new();
-        let mut request = ListRequest {
-            prefix: "/registry/".into(),
-            limit: Some(LIST_PAGE),
-            ..Default::default()
-        };
-        let revision = loop {
-            let page = self.store.list(request.clone()).await?;
-            for kv in &page.kvs {
-                let Some(plural) = storage_plural(&kv.key) else { continue };
-                let Some((name, _)) = self.caches.get_key_value(plural) else { continue };
-                if let Some(object) = CachedObject::decode(kv) {
-                    fresh
-                        .entry(name.as_str())
-                        .or_default()
-                        .insert(kv.key.clone(), Arc::new(object));
-                }
+        let mut fresh: HashMap<&str, Objects> = HashMap::new();
+        let revision = list_all(&*self.store, "/registry/", |kv| {
+            let Some(plural) = storage_plural(&kv.key) else { return };
+            let Some((name, _)) = self.caches.get_key_value(plural) else { return };
+            if let Some(object) = CachedObject::decode(kv) {
+                fresh.entry(name.as_str()).or_default().insert(Entry(Arc::new(object)));
             }
-            match page.kvs.last() {
-                Some(last) if page.more => {
-                    request.start_key = Some(format!("{}\0", last.key));
-                    request.revision = Some(page.revision);
-                }
-                _ => break page.revision,
-            }
-        };
+        })
+        .await?;
         for (plural, cache) in &self.caches {
             cache.reset(fresh.remove(plural.as_str()).unwrap_or_default(), revision);
         }
@@ -535,6 +638,57 @@ mod tests {
                 mod_revision: revision,
             },
         });
+    }
+
+    #[test]
+    fn names_and_namespaces_are_read_from_the_key() {
+        let decode = |key: &str, json: &'static str| {
+            let kv = KeyValue {
+                key: key.into(),
+                value: Bytes::from(json),
+                create_revision: 1,
+                mod_revision: 1,
+            };
+            CachedObject::decode(&kv).unwrap()
+        };
+        let namespaced = decode("/registry/configmaps/default/cm", r#"{"metadata":{"name":"cm"}}"#);
+        assert_eq!((namespaced.name(), namespaced.namespace()), ("cm", Some("default")));
+        let cluster_wide = decode("/registry/nodes/n1", r#"{"metadata":{"name":"n1"}}"#);
+        assert_eq!((cluster_wide.name(), cluster_wide.namespace()), ("n1", None));
+    }
+
+    #[test]
+    fn selectable_field_values_are_kept_by_position() {
+        let kv = KeyValue {
+            key: "/registry/pods/default/p".into(),
+            value: Bytes::from(
+                r#"{"metadata":{"name":"p"},"spec":{"nodeName":"n1"},"status":{"phase":"Running"}}"#,
+            ),
+            create_revision: 1,
+            mod_revision: 1,
+        };
+        let pod = CachedObject::decode(&kv).unwrap();
+        let pods = capstan_api::registry::find("", "v1", "pods").unwrap();
+        assert_eq!(pod.field(pods, "spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(pod.field(pods, "status.phase").as_deref(), Some("Running"));
+        assert_eq!(pod.field(pods, "status.podIP").as_deref(), Some(""), "empty, not unknown");
+        assert_eq!(pod.field(pods, "spec.containers"), None, "not a selectable field");
+    }
+
+    #[test]
+    fn objects_are_found_by_key_and_listed_in_key_order() {
+        let cache = ResourceCache::new(0, 16);
+        for revision in [3, 1, 2] {
+            put(&cache, revision);
+        }
+        let found = cache.get("/registry/configmaps/default/cm-2");
+        assert_eq!(found.map(|o| o.revision), Some(2));
+        assert!(cache.get("/registry/configmaps/default/cm-4").is_none());
+        let prefix = "/registry/configmaps/default/";
+        let from_two = cache.range(prefix, Some("/registry/configmaps/default/cm-2"));
+        let names: Vec<_> = from_two.iter().map(|o| o.name()).collect();
+        assert_eq!(names, ["cm-2", "cm-3"]);
+        assert_eq!(cache.range("/registry/configmaps/other/", None).len(), 0);
     }
 
     #[test]

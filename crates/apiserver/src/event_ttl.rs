@@ -26,10 +26,16 @@ pub async fn run(server: Arc<ApiServer>, ttl: Duration) {
     let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
-        let Ok(cache) = server.cache_for(events) else { return };
         let Ok(ttl) = jiff::SignedDuration::try_from(ttl) else { return };
         let cutoff = jiff::Timestamp::now() - ttl;
-        for event in cache.range(&events.key_prefix(), None) {
+        let all = match server.objects_under(events, &events.key_prefix()).await {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!("cannot read events to expire: {}", e.message);
+                continue;
+            }
+        };
+        for event in all {
             if last_activity(&event.value()).is_some_and(|t| t < cutoff) {
                 // Guarded by revision: an event updated meanwhile is kept for another round.
                 match server.store.delete(&event.key, Some(event.revision)).await {

@@ -91,10 +91,36 @@ impl ApiServer {
         Ok(server)
     }
 
+    /// The watch cache of `resource`; an error for one served from the store (events).
     pub fn cache_for(&self, resource: &Resource) -> ApiResult<&Arc<ResourceCache>> {
         self.cache
             .resource(resource.storage_plural.unwrap_or(resource.plural))
             .ok_or_else(|| ApiError::internal(format!("no cache for {}", resource.plural)))
+    }
+
+    /// Whether `resource` is served from the watch cache (events are read from the store).
+    pub fn is_cached(&self, resource: &Resource) -> bool {
+        self.cache.resource(resource.storage_plural.unwrap_or(resource.plural)).is_some()
+    }
+
+    /// Every object of `resource` under `prefix`, in key order: from the watch cache (as
+    /// current as the cache is; callers that need it current sync it first), or for a resource
+    /// the cache does not keep, read from the store at its current revision.
+    pub async fn objects_under(
+        &self,
+        resource: &Resource,
+        prefix: &str,
+    ) -> ApiResult<Vec<Arc<cache::CachedObject>>> {
+        if let Ok(cache) = self.cache_for(resource) {
+            return Ok(cache.range(prefix, None));
+        }
+        let mut objects = Vec::new();
+        cache::list_all(&*self.store, prefix, |kv| {
+            objects.extend(cache::CachedObject::decode(kv).map(Arc::new));
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(objects)
     }
 
     /// An object of a v1 resource from the cache; when absent, after the cache has caught up

@@ -383,3 +383,73 @@ async fn concurrent_creates_never_exceed_a_quota() {
     assert!(after <= 10, "{after} configmaps under a quota of 10");
     assert_eq!(after, 10, "the quota fills up: {created} created after {before}");
 }
+
+#[tokio::test]
+async fn events_are_listed_got_and_watched_from_the_store() {
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+    use kube::api::{DeleteParams, GetParams, WatchEvent, WatchParams};
+    let server = start();
+    let client = client(&server).await;
+    let events: Api<CoreEvent> = Api::namespaced(client, "default");
+    let event = |name: &str, about: &str| CoreEvent {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        involved_object: ObjectReference {
+            kind: Some("ConfigMap".into()),
+            name: Some(about.into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        },
+        reason: Some("Tested".into()),
+        message: Some(format!("about {about}")),
+        type_: Some("Normal".into()),
+        ..Default::default()
+    };
+    for (name, about) in [("e1", "a"), ("e2", "b"), ("e3", "a")] {
+        events.create(&PostParams::default(), &event(name, about)).await.unwrap();
+    }
+    let about_a = WatchParams::default().fields("involvedObject.name=a").timeout(30);
+    let mut watch = events.watch(&about_a, "0").await.unwrap().boxed();
+    let mut next = async || match watch.try_next().await.unwrap().expect("the watch goes on") {
+        WatchEvent::Added(e) => ("ADDED", e.metadata.name.unwrap()),
+        WatchEvent::Deleted(e) => ("DELETED", e.metadata.name.unwrap()),
+        other => panic!("unexpected {other:?}"),
+    };
+    let mut initial = vec![next().await, next().await];
+    initial.sort();
+    assert_eq!(initial, [("ADDED", "e1".to_owned()), ("ADDED", "e3".to_owned())]);
+    events.create(&PostParams::default(), &event("e4", "b")).await.unwrap();
+    events.create(&PostParams::default(), &event("e5", "a")).await.unwrap();
+    assert_eq!(next().await, ("ADDED", "e5".into()), "an event about b is filtered out");
+    events.delete("e1", &DeleteParams::default()).await.unwrap();
+    assert_eq!(next().await, ("DELETED", "e1".into()));
+
+    let got = events.get_with("e2", &GetParams::any()).await.unwrap();
+    assert_eq!(got.message.as_deref(), Some("about b"));
+    let listed = events.list(&ListParams::default().fields("involvedObject.name=b")).await.unwrap();
+    let names: Vec<_> = listed.items.iter().filter_map(|e| e.metadata.name.clone()).collect();
+    assert_eq!(names, ["e2", "e4"]);
+    let mut paged = Vec::new();
+    let mut params = ListParams::default().limit(1);
+    loop {
+        let page = events.list(&params).await.unwrap();
+        paged.extend(page.items.into_iter().filter_map(|e| e.metadata.name));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    assert_eq!(paged, ["e2", "e3", "e4", "e5"]);
+
+    // A watch from the list's resourceVersion sees only what came after it.
+    let version = listed.metadata.resource_version.unwrap();
+    let all = WatchParams::default().timeout(30);
+    let mut later = events.watch(&all, &version).await.unwrap().boxed();
+    events.create(&PostParams::default(), &event("e6", "c")).await.unwrap();
+    match later.try_next().await.unwrap() {
+        Some(WatchEvent::Added(e)) => assert_eq!(e.metadata.name.as_deref(), Some("e6")),
+        other => panic!("unexpected {other:?}"),
+    }
+    let described =
+        server.kubectl().ok(&["get", "events", "--field-selector", "involvedObject.name=c"]);
+    assert!(described.contains("about c"), "{described}");
+}

@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::ApiServer;
 use crate::status::{ApiError, ApiResult};
 
-/// The namespace's current usage of the keys in `keys`, from the (caught-up) cache.
-fn namespace_usage(server: &Arc<ApiServer>, namespace: &str) -> ApiResult<Usage> {
+/// The namespace's current usage of the keys in `keys`, from the (caught-up) cache and, for
+/// resources it does not keep, the store.
+async fn namespace_usage(server: &Arc<ApiServer>, namespace: &str) -> ApiResult<Usage> {
     let mut usage = Usage::new();
     let mut seen = std::collections::HashSet::new();
     for resource in capstan_api::RESOURCES.iter().filter(|r| r.namespaced) {
@@ -22,8 +23,7 @@ fn namespace_usage(server: &Arc<ApiServer>, namespace: &str) -> ApiResult<Usage>
         {
             continue;
         }
-        let cache = server.cache_for(resource)?;
-        for object in cache.range(&resource.namespace_prefix(namespace), None) {
+        for object in server.objects_under(resource, &resource.namespace_prefix(namespace)).await? {
             quota::add(&mut usage, &quota::usage_of(resource, &object.value()));
         }
     }
@@ -62,7 +62,7 @@ pub async fn admit(server: &Arc<ApiServer>, resource: &Resource, object: &Value)
             return Ok(());
         }
         server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
-        let counted = namespace_usage(server, namespace)?;
+        let counted = namespace_usage(server, namespace).await?;
         let mut charges = Vec::new();
         for kv in &stored.kvs {
             let Ok(q) = serde_json::from_slice::<Value>(&kv.value) else { continue };

@@ -63,8 +63,8 @@ impl Filter {
         let Some(fields) = &self.fields else { return true };
         let mut parsed: Option<Value> = None;
         fields.matches(|field| match field {
-            "metadata.name" => Some(object.name.clone()),
-            "metadata.namespace" => Some(object.namespace.clone().unwrap_or_default()),
+            "metadata.name" => Some(object.name().to_owned()),
+            "metadata.namespace" => Some(object.namespace().unwrap_or_default().to_owned()),
             other => object.field(resource, other).or_else(|| {
                 let value = parsed.get_or_insert_with(|| object.value());
                 capstan_api::fields::field_value(resource, value, other)
@@ -105,10 +105,11 @@ pub async fn get(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Respon
     let name = t.name.as_deref().unwrap_or_default();
     let key = resource.key(t.namespace.as_deref(), name);
     let form = request.form()?;
-    let object = match request.params.get("resourceVersion") {
-        // "0": any version will do, the cache's is fine.
-        Some("0") => server.cache_for(resource)?.get(&key),
-        _ => match server
+    // "0": any version will do, the cache's is fine (for a resource the cache keeps).
+    let cache = server.cache_for(resource).ok();
+    let object = match cache.filter(|_| request.params.get("resourceVersion") == Some("0")) {
+        Some(cache) => cache.get(&key),
+        None => match server
             .store
             .get(&key)
             .await
@@ -255,6 +256,17 @@ pub async fn list(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Respo
         page_from_store(server, resource, &filter, Some(start), revision, limit).await?
     } else if rv_match == Some("Exact") {
         let revision = parse_revision(rv.unwrap_or_default())?;
+        page_from_store(server, resource, &filter, None, revision, limit).await?
+    } else if !server.is_cached(resource) {
+        if let Some(text) = rv {
+            parse_revision(text)?;
+        }
+        // Read at the store's current revision, which is as new as any version asked for.
+        let revision = server
+            .store
+            .current_revision()
+            .await
+            .map_err(|e| from_store(e, resource.group, resource.plural, ""))?;
         page_from_store(server, resource, &filter, None, revision, limit).await?
     } else {
         match rv {

@@ -223,7 +223,7 @@ pub async fn evict(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
                 LabelSelector::from_label_selector_json(&pdb.value()["spec"]["selector"])
                     .is_ok_and(|s| s.matches(&labels))
             })
-            .map(|pdb| pdb.key.clone())
+            .map(|pdb| pdb.key.to_string())
             .collect();
         if selecting.len() > 1 {
             return Err(ApiError::internal(

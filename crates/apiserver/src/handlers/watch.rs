@@ -1,8 +1,9 @@
-//! Watches: chunked JSON event streams from the watch cache, with initial events, bookmarks,
-//! selector-aware ADDED/DELETED transitions, Table rows, and 410 for history that is gone.
+//! Watches: chunked JSON event streams from the watch cache (or the store's own watch for
+//! resources the cache does not keep), with initial events, bookmarks, selector-aware
+//! ADDED/DELETED transitions, Table rows, and 410 for history that is gone.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use capstan_api::Resource;
 use capstan_store::Revision;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -91,7 +93,6 @@ pub async fn watch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
         .filter(|s| *s > 0)
         .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s as u64));
 
-    let cache = server.cache_for(resource)?.clone();
     let (sender, receiver) = mpsc::channel::<Bytes>(64);
     let mut stream = EventWriter {
         resource,
@@ -104,6 +105,15 @@ pub async fn watch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
         last: 0,
     };
     let prefix = stream.filter.prefix(resource);
+    let body = futures::stream::unfold(receiver, |mut rx| async move {
+        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
+    });
+    let Ok(cache) = server.cache_for(resource).cloned() else {
+        return match watch_store(server, stream, start, prefix, bookmarks, timeout).await? {
+            Some(after) => Ok(gone(server, after)),
+            None => Ok(streaming(body)),
+        };
+    };
     match start {
         Start::Snapshot { initial_events_end } => {
             let revision = server.cache.revision();
@@ -135,23 +145,78 @@ pub async fn watch(server: &Arc<ApiServer>, request: &Request) -> ApiResult<Resp
                         .await;
                 });
             }
-            None => {
-                let status = ApiError::gone(format!(
-                    "too old resource version: {after} ({})",
-                    server.cache.revision()
-                ));
-                let line = event_line(
-                    "ERROR",
-                    &serde_json::to_vec(&status.to_status()).unwrap_or_default(),
-                );
-                return Ok(streaming(futures::stream::iter([Ok::<_, std::io::Error>(line)])));
-            }
+            None => return Ok(gone(server, after)),
         },
     }
-    let body = futures::stream::unfold(receiver, |mut rx| async move {
-        rx.recv().await.map(|chunk| (Ok::<_, std::io::Error>(chunk), rx))
-    });
     Ok(streaming(body))
+}
+
+/// A watch of a resource the cache does not keep (events), from the store's own watch: the
+/// current objects first when asked for, then every change. Returns the revision asked for
+/// when the store's history no longer reaches back to it.
+async fn watch_store(
+    server: &Arc<ApiServer>,
+    mut stream: EventWriter,
+    start: Start,
+    prefix: String,
+    bookmarks: bool,
+    timeout: Duration,
+) -> ApiResult<Option<Revision>> {
+    let store = server.store.clone();
+    let failed = |e: capstan_store::StoreError| ApiError::internal(e.to_string());
+    let (objects, after) = match start {
+        Start::Snapshot { .. } => {
+            let mut objects = Vec::new();
+            let revision = crate::cache::list_all(&*store, &prefix, |kv| {
+                objects.extend(CachedObject::decode(kv).map(Arc::new));
+            })
+            .await
+            .map_err(failed)?;
+            (objects, revision)
+        }
+        Start::After(after) => (Vec::new(), after),
+    };
+    let events = match store.watch(&prefix, after).await {
+        Ok(events) => events,
+        Err(capstan_store::StoreError::Compacted { .. }) => return Ok(Some(after)),
+        Err(e) => return Err(failed(e)),
+    };
+    stream.last = after;
+    let initial_events_end = matches!(start, Start::Snapshot { initial_events_end: true });
+    tokio::spawn(async move {
+        for object in &objects {
+            if stream.filter.matches(stream.resource, object)
+                && !stream.send(EventType::Added, object).await
+            {
+                return;
+            }
+        }
+        if initial_events_end && !stream.bookmark(true).await {
+            return;
+        }
+        let changes = events.filter_map(|event| async move {
+            let event = event.ok()?;
+            let kind = match event.kind {
+                capstan_store::EventKind::Delete => EventType::Deleted,
+                _ if event.kv.create_revision == event.kv.mod_revision => EventType::Added,
+                _ => EventType::Modified,
+            };
+            let object = Arc::new(CachedObject::decode(&event.kv)?);
+            let revision = event.kv.mod_revision;
+            // Without the version before, a filtered watch tells only what matches now.
+            Some(CacheEvent { kind, object, prev: None, revision, applied: Instant::now() })
+        });
+        stream.follow_changes(changes, bookmarks, timeout).await;
+    });
+    Ok(None)
+}
+
+/// The 410 Gone a watch from a revision whose history is gone ends with at once.
+fn gone(server: &ApiServer, after: Revision) -> Response {
+    let status =
+        ApiError::gone(format!("too old resource version: {after} ({})", server.cache.revision()));
+    let line = event_line("ERROR", &serde_json::to_vec(&status.to_status()).unwrap_or_default());
+    streaming(futures::stream::iter([Ok::<_, std::io::Error>(line)]))
 }
 
 fn streaming<S>(body: S) -> Response
@@ -244,6 +309,39 @@ impl EventWriter {
             (EventType::Added, true, true) => EventType::Added,
         };
         self.send(kind, &event.object).await
+    }
+
+    /// Delivers `changes` until the watch times out, the client goes or the changes end.
+    async fn follow_changes(
+        mut self,
+        changes: impl futures::Stream<Item = CacheEvent>,
+        bookmarks: bool,
+        timeout: Duration,
+    ) {
+        let mut changes = std::pin::pin!(changes);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticks = tokio::time::interval(BOOKMARK_EVERY);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                event = changes.next() => match event {
+                    Some(event) => {
+                        if !self.deliver(&event).await {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                _ = ticks.tick(), if bookmarks => {
+                    if !self.bookmark(false).await {
+                        return;
+                    }
+                }
+                () = &mut deadline => return,
+                () = self.sender.closed() => return,
+            }
+        }
     }
 
     async fn follow(

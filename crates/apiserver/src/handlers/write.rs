@@ -881,14 +881,14 @@ pub async fn delete_collection(server: &Arc<ApiServer>, request: &Request) -> Ap
     let options = delete_options(request)?;
     let dry_run = dry_run(request)?;
     server.cache.sync().await.map_err(|e| ApiError::timeout(e.to_string()))?;
-    let cache = server.cache_for(resource)?;
     let mut items = Vec::new();
-    for object in cache
-        .range(&filter.prefix(resource), None)
+    for object in server
+        .objects_under(resource, &filter.prefix(resource))
+        .await?
         .into_iter()
         .filter(|o| filter.matches(resource, o))
     {
-        match delete_one(server, resource, &object.key, &object.name, &options, dry_run).await {
+        match delete_one(server, resource, &object.key, object.name(), &options, dry_run).await {
             Ok(deleted) => items.push(from_storage(resource, deleted)),
             // Gone meanwhile: that is what was asked for.
             Err(e) if e.code == StatusCode::NOT_FOUND => {}
