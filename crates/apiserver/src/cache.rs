@@ -38,7 +38,7 @@ const HISTORY_GROWTH: usize = 25;
 /// of large objects keeps fewer events rather than tens of megabytes of superseded versions.
 /// The configured size (by default `WATCHER_BUFFER`, what a watcher may fall behind by) is
 /// kept whatever its bytes.
-const HISTORY_FRESH_BYTES: usize = 16 << 20;
+const HISTORY_FRESH_BYTES: usize = 48 << 20;
 
 /// One object as served.
 #[derive(Debug)]
