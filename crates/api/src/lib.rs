@@ -6,6 +6,7 @@ pub mod apply;
 pub mod defaults;
 pub mod fields;
 pub mod openapi;
+pub mod pairs;
 pub mod protobuf;
 pub mod quantity;
 pub mod quota;

@@ -3,7 +3,8 @@
 //! kilobytes even when its containers are trimmed (`Container` alone is over 2 KB inline);
 //! the controller manager keeps every pod in the cluster, so this is most of its memory.
 //!
-//! Decoding skips whatever is not named here (volumes, commands, environment, probes,
+//! Labels are kept outside the metadata, in one string (`Pairs`): a label map costs a
+//! 540-byte B-tree node per pod even for one label. Decoding skips whatever is not named here (volumes, commands, environment, probes,
 //! container states, managedFields) without allocating it. Controllers write pods only with
 //! patches and deletes through `Api<Pod>`, so a cached pod is never written back.
 
@@ -11,16 +12,42 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use capstan_api::pairs::Pairs;
 use k8s_openapi::api::core::v1::{ContainerPort, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::{Deserialize, Deserializer};
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(from = "Decoded")]
 pub struct CachedPod {
+    /// Its metadata, labels excepted (`labels` holds them; `metadata.labels` is always `None`).
     pub metadata: ObjectMeta,
+    pub labels: Pairs,
     pub spec: Option<PodSpec>,
     pub status: Option<PodStatus>,
+}
+
+/// A pod as served, before its labels move out of its metadata.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Decoded {
+    metadata: ObjectMeta,
+    spec: Option<PodSpec>,
+    status: Option<PodStatus>,
+}
+
+impl From<Decoded> for CachedPod {
+    fn from(Decoded { mut metadata, spec, status }: Decoded) -> Self {
+        let labels = metadata.labels.take().unwrap_or_default();
+        let labels = Pairs::of(labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Self { metadata, labels, spec, status }
+    }
+}
+
+impl crate::selector::Labeled for CachedPod {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key)
+    }
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -183,6 +210,8 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(pod.metadata.name.as_deref(), Some("web-1"));
+        assert_eq!(pod.labels.get("app"), Some("web"));
+        assert_eq!(pod.metadata.labels, None, "labels are kept once, outside the metadata");
         assert_eq!(crate::pods::controller_of(&pod.metadata).map(|r| r.uid.as_str()), Some("rs1"));
         let spec = pod.spec.as_ref().unwrap();
         assert_eq!(spec.node_name.as_deref(), Some("n1"));

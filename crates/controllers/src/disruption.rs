@@ -29,20 +29,11 @@ fn selector_of(pdb: &PodDisruptionBudget) -> Option<LabelSelector> {
     LabelSelector::from_label_selector_json(&serde_json::to_value(selector).ok()?).ok()
 }
 
-fn labels_json(pod: &CachedPod) -> serde_json::Map<String, serde_json::Value> {
-    pod.metadata
-        .labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect()
-}
-
 pub fn selected(pdb: &PodDisruptionBudget, pods: &[Arc<CachedPod>]) -> Vec<Arc<CachedPod>> {
     let Some(selector) = selector_of(pdb) else { return Vec::new() };
     pods.iter()
         .filter(|p| p.metadata.namespace == pdb.metadata.namespace)
-        .filter(|p| selector.matches(&labels_json(p)))
+        .filter(|p| selector.matches_with(|key| p.labels.get(key)))
         .cloned()
         .collect()
 }

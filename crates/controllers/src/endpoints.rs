@@ -38,8 +38,7 @@ pub fn selector(service: &Service) -> Option<&BTreeMap<String, String>> {
 }
 
 pub fn selects(selector: &BTreeMap<String, String>, pod: &CachedPod) -> bool {
-    let labels = pod.metadata.labels.as_ref();
-    selector.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
 }
 
 pub fn is_ready(pod: &CachedPod) -> bool {

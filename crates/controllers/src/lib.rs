@@ -21,6 +21,7 @@ pub mod podgc;
 pub mod pods;
 pub mod replicaset;
 pub mod resourcequota;
+pub mod selector;
 pub mod serviceaccount;
 pub mod services;
 pub mod settings;

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::core::{Selector, SelectorExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::Error;
 use crate::pods::controller_of;
+use crate::selector::{LabelSelector, Labeled};
 
 /// A 404, 409 or 422 on adopt/release means the object changed meanwhile: skip it this round.
 fn skippable(error: &kube::Error) -> bool {
@@ -26,15 +26,15 @@ pub async fn claim<C>(
     api: &Api<C>,
     owner: &OwnerReference,
     owner_deleting: bool,
-    selector: &Selector,
+    selector: &LabelSelector,
     candidates: Vec<Arc<C>>,
 ) -> Result<Vec<Arc<C>>, Error>
 where
-    C: kube::Resource + Clone + Debug + DeserializeOwned,
+    C: kube::Resource + Labeled + Clone + Debug + DeserializeOwned,
 {
     let mut owned = Vec::with_capacity(candidates.len());
     for child in candidates {
-        let matches = selector.matches(child.labels());
+        let matches = selector.matches(&*child);
         match controller_of(child.meta()) {
             Some(controller) if controller.uid != owner.uid => {}
             Some(_) if matches => owned.push(child),

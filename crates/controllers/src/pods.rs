@@ -76,8 +76,7 @@ pub fn from_template(template: &PodTemplateSpec, prefix: &str, owner: OwnerRefer
 
 /// True when every label of the template is on the pod (upstream's fullyLabeledReplicas).
 pub fn fully_labeled(pod: &CachedPod, template_labels: &BTreeMap<String, String>) -> bool {
-    let labels = pod.metadata.labels.as_ref();
-    template_labels.iter().all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+    template_labels.iter().all(|(k, v)| pod.labels.get(k) == Some(v))
 }
 
 /// A pod with what deletion ranking needs: `co_located` is how many related pods share its node.

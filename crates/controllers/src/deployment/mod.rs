@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::core::{Selector, SelectorExt};
+use kube::core::Selector;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
@@ -29,6 +29,7 @@ use crate::events::{EventRecorder, reference};
 use crate::informer::{Change, Informer};
 use crate::ownership::claim;
 use crate::pods::{controller_of, controller_ref};
+use crate::selector::LabelSelector;
 use rolling::{Counts, new_rs_target, old_rs_targets};
 use status::{
     NEW_RS_AVAILABLE, PAUSED, PROGRESSING, REPLICA_FAILURE, RESUMED, TIMED_OUT, condition,
@@ -46,9 +47,9 @@ pub struct Context {
     pub events: EventRecorder,
 }
 
-fn selector_of(d: &Deployment) -> Option<Selector> {
+fn selector_of(d: &Deployment) -> Option<LabelSelector> {
     let selector = d.spec.as_ref()?.selector.clone();
-    Selector::try_from(selector).ok().filter(|s| !s.selects_all())
+    LabelSelector::new(Selector::try_from(selector).ok()?)
 }
 
 pub async fn reconcile(d: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -651,7 +652,7 @@ fn deployments_for(
         None => deployments
             .indexed(&format!("ns:{namespace}"))
             .iter()
-            .filter(|d| selector_of(d).is_some_and(|s| s.matches(rs.labels())))
+            .filter(|d| selector_of(d).is_some_and(|s| s.matches(rs)))
             .map(|d| ObjectRef::from_obj(&**d))
             .collect(),
     }

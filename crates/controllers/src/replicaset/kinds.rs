@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::status::{ReplicaStatus, StatusCondition};
+use crate::selector::LabelSelector;
 
 /// A kind whose controller keeps `replicas` pods from a template running.
 pub trait ReplicaKind:
@@ -27,13 +28,9 @@ pub trait ReplicaKind:
     fn replicas(&self) -> i32;
     fn min_ready_seconds(&self) -> i32;
     /// `None` when the selector is missing, empty or invalid: such an object manages nothing.
-    fn selector(&self) -> Option<Selector>;
+    fn selector(&self) -> Option<LabelSelector>;
     fn template(&self) -> Option<&PodTemplateSpec>;
     fn status(&self) -> ReplicaStatus;
-}
-
-fn non_empty(selector: Selector) -> Option<Selector> {
-    (!selector.selects_all()).then_some(selector)
 }
 
 impl ReplicaKind for ReplicaSet {
@@ -47,9 +44,9 @@ impl ReplicaKind for ReplicaSet {
         self.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
     }
 
-    fn selector(&self) -> Option<Selector> {
+    fn selector(&self) -> Option<LabelSelector> {
         let selector = self.spec.as_ref()?.selector.clone();
-        Selector::try_from(selector).ok().and_then(non_empty)
+        LabelSelector::new(Selector::try_from(selector).ok()?)
     }
 
     fn template(&self) -> Option<&PodTemplateSpec> {
@@ -91,13 +88,13 @@ impl ReplicaKind for ReplicationController {
         self.spec.as_ref().and_then(|s| s.min_ready_seconds).unwrap_or(0)
     }
 
-    fn selector(&self) -> Option<Selector> {
+    fn selector(&self) -> Option<LabelSelector> {
         let spec = self.spec.as_ref()?;
         let labels = match spec.selector.as_ref().filter(|s| !s.is_empty()) {
             Some(selector) => selector.clone(),
             None => spec.template.as_ref()?.metadata.as_ref()?.labels.clone()?,
         };
-        non_empty(labels.into_iter().collect())
+        LabelSelector::new(labels.into_iter().collect())
     }
 
     fn template(&self) -> Option<&PodTemplateSpec> {

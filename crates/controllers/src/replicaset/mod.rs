@@ -16,7 +16,6 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::core::SelectorExt;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 
@@ -315,7 +314,7 @@ fn observe_pod_change<K: ReplicaKind>(
                 owners
                     .indexed(&format!("ns:{namespace}"))
                     .iter()
-                    .filter(|o| o.selector().is_some_and(|s| s.matches(pod.labels())))
+                    .filter(|o| o.selector().is_some_and(|s| s.matches(&*pod)))
                     .map(|o| ObjectRef::from_obj(&**o)),
             ),
         }

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use capstan_api::pairs::Pairs;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{
     Pod, PodCondition, PodSpec, PodStatus, PodTemplateSpec, ReplicationController,
@@ -169,7 +170,7 @@ async fn surplus_deletion_prefers_unscheduled_pods() {
 async fn matching_orphans_are_adopted_and_mismatching_pods_released() {
     let rs = replica_set(2);
     let mut stray = pod("stray", Some(&rs), Some("n1"), true);
-    stray.metadata.labels = Some(BTreeMap::from([("app".to_owned(), "other".to_owned())]));
+    stray.labels = Pairs::of([("app", "other")].into_iter());
     let pods = vec![pod("orphan", None, Some("n1"), true), stray];
     let h = harness(FakeApi::default(), vec![rs.clone()], pods);
     reconcile(Arc::new(rs), h.ctx.clone()).await.unwrap();
@@ -206,14 +207,14 @@ async fn pods_of_another_controller_are_left_alone() {
 async fn status_counts_ready_and_fully_labeled_pods_and_is_not_rewritten_when_unchanged() {
     let mut rs = replica_set(2);
     let mut partial = pod("partial", Some(&rs), Some("n1"), false);
-    partial.metadata.labels = Some(BTreeMap::from([("app".to_owned(), "web".to_owned())]));
+    partial.labels = Pairs::of([("app", "web")].into_iter());
     rs.spec.as_mut().unwrap().template.as_mut().unwrap().metadata.as_mut().unwrap().labels =
         Some(BTreeMap::from([
             ("app".to_owned(), "web".to_owned()),
             ("tier".to_owned(), "x".to_owned()),
         ]));
     let mut full = pod("full", Some(&rs), Some("n1"), true);
-    full.metadata.labels.as_mut().unwrap().insert("tier".into(), "x".into());
+    full.labels = Pairs::of([("app", "web"), ("tier", "x")].into_iter());
     let h = harness(FakeApi::default(), vec![rs.clone()], vec![partial, full]);
     reconcile(Arc::new(rs.clone()), h.ctx.clone()).await.unwrap();
     let status = h.api.calls_to("PATCH", "/status")[0].body["status"].clone();
