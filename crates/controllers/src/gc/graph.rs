@@ -75,15 +75,40 @@ impl Graph {
 
     /// Forgets a deleted object; its dependents are now dangling and its owners may be unblocked.
     pub fn deleted(&mut self, meta: &ObjectMeta) -> Vec<Place> {
-        let Some(uid) = meta.uid.clone() else { return Vec::new() };
-        let mut affected = self.dependent_places(&uid);
-        if let Some(node) = self.nodes.get(&uid) {
+        meta.uid.as_deref().map(|uid| self.forget(uid)).unwrap_or_default()
+    }
+
+    /// Records a list of every object of `kind`: the objects of that kind it does not name were
+    /// deleted while no watch ran, and are forgotten as such.
+    pub fn listed<'a>(
+        &mut self,
+        kind: usize,
+        objects: impl IntoIterator<Item = (Place, &'a ObjectMeta)>,
+    ) -> Vec<Place> {
+        let objects: Vec<(Place, &ObjectMeta)> = objects.into_iter().collect();
+        let named: HashSet<&str> = objects.iter().filter_map(|(_, m)| m.uid.as_deref()).collect();
+        let gone: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|(uid, node)| node.place.kind == kind && !named.contains(uid.as_str()))
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        let mut affected: Vec<Place> = gone.iter().flat_map(|uid| self.forget(uid)).collect();
+        for (place, meta) in objects {
+            affected.extend(self.applied(place, meta));
+        }
+        affected
+    }
+
+    fn forget(&mut self, uid: &str) -> Vec<Place> {
+        let mut affected = self.dependent_places(uid);
+        if let Some(node) = self.nodes.get(uid) {
             affected.extend(
                 node.owners.iter().filter_map(|(o, _)| self.nodes.get(o)).map(|n| n.place.clone()),
             );
         }
-        self.unlink(&uid);
-        self.nodes.remove(&uid);
+        self.unlink(uid);
+        self.nodes.remove(uid);
         affected
     }
 
@@ -195,6 +220,24 @@ mod tests {
         deleting.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
         graph.applied(place("rs"), &meta("rs-uid", &[]));
         assert_eq!(graph.applied(place("rs"), &deleting), vec![place("pod-a"), place("rs")]);
+    }
+
+    #[test]
+    fn a_list_forgets_the_objects_of_its_kind_it_does_not_name() {
+        let mut graph = Graph::default();
+        let other_kind = Place { kind: 1, namespace: None, name: "node".into() };
+        graph.applied(other_kind, &meta("node-uid", &[]));
+        graph.applied(place("rs"), &meta("rs-uid", &[]));
+        graph.applied(place("pod-a"), &meta("a", &[("rs-uid", true)]));
+        // The ReplicaSet went while no watch ran; the pod is listed again, unchanged.
+        let affected = graph.listed(0, [(place("pod-a"), &meta("a", &[("rs-uid", true)]))]);
+        assert_eq!(affected, vec![place("pod-a")], "its dependent is looked at");
+        assert_eq!(graph.known("rs-uid"), None);
+        assert_eq!(graph.known("node-uid"), Some(false), "other kinds are not touched");
+        assert_eq!(graph.known("a"), Some(false));
+        let new = graph.listed(0, [(place("cm"), &meta("cm-uid", &[("node-uid", false)]))]);
+        assert_eq!(new, vec![place("cm")], "a new dependent is looked at");
+        assert_eq!(graph.known("a"), None);
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! The collector's metadata informers: one metadata-only watch and store per kind, with a
-//! stream of changes (deletions included) for the ownership graph and the per-kind controllers.
+//! The collector's metadata informers: one metadata-only watch per kind, a store of the objects
+//! the collector may act on, and a stream of every change (deletions and relists included) for
+//! the ownership graph.
+//!
+//! The store keeps only objects with owners or being deleted: reconciling any other object does
+//! nothing, and the graph knows every object by uid and place (as a possible owner) anyway.
+//! Most objects in a cluster are of the other sort, and a store entry costs most of a kilobyte.
 
 use std::borrow::Cow;
 use std::fmt::Debug;
@@ -7,37 +12,36 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use futures::stream::{self, BoxStream};
+use futures::stream::BoxStream;
 use kube::api::{Api, ApiResource, ObjectMeta, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{Lookup, ObjectRef, Store, store::Writer};
+use kube::runtime::reflector::{Lookup, Store, store::Writer};
 use kube::runtime::watcher::{self, Event};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::fanout::Fanout;
-
-/// What happened to one object.
+/// What happened to the objects of one kind.
 #[derive(Debug, Clone)]
 pub enum Change<K> {
     Applied(Arc<K>),
     Deleted(Arc<K>),
+    /// A list (the first, or after the watch broke) found these, every object of the kind:
+    /// objects not among them were deleted meanwhile.
+    Listed(Vec<Arc<K>>),
 }
 
-impl<K> Change<K> {
-    pub fn object(&self) -> &Arc<K> {
-        match self {
-            Change::Applied(o) | Change::Deleted(o) => o,
-        }
-    }
+/// Whether the collector may act on an object: it has owners, or it is being deleted.
+pub fn actionable(meta: &ObjectMeta) -> bool {
+    meta.owner_references.as_ref().is_some_and(|r| !r.is_empty())
+        || meta.deletion_timestamp.is_some()
 }
 
-/// One watch of one resource type, its store, and the stream of its changes.
+/// One watch of one resource type and its store of actionable objects.
 pub struct Informer<K: Lookup + Clone + 'static>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
     store: Store<K>,
-    changes: Fanout<Change<K>>,
     watch: AbortHandle,
 }
 
@@ -53,22 +57,23 @@ where
 
 impl<K> Informer<K>
 where
-    K: Lookup + Clone + Debug + Send + Sync + 'static,
-    K::DynamicType: Eq + Hash + Clone + Send + Sync,
+    K: kube::Resource + Lookup + Clone + Debug + Send + Sync + 'static,
+    <K as Lookup>::DynamicType: Eq + Hash + Clone + Send + Sync,
 {
-    /// Starts consuming `events` into a new store.
+    /// Starts consuming `events` into a new store; every change, from the first list on, comes
+    /// out of the returned stream (subscribed before the watch starts, so none is missed).
     pub fn start(
         events: BoxStream<'static, watcher::Result<Event<K>>>,
-        dyntype: K::DynamicType,
-    ) -> Self {
+        dyntype: <K as Lookup>::DynamicType,
+    ) -> (Self, BoxStream<'static, Change<K>>) {
         let mut writer = Writer::new(dyntype.clone());
         let store = writer.as_reader();
-        let changes = Fanout::default();
-        let sender = changes.clone();
+        let (sender, changes) = mpsc::unbounded_channel();
         let reader = store.clone();
         let watch = tokio::spawn(async move {
             let mut events = events.default_backoff().boxed();
-            let mut before: Vec<Arc<K>> = Vec::new();
+            // The objects of a list in progress, actionable or not.
+            let mut listing: Vec<Arc<K>> = Vec::new();
             while let Some(event) = events.next().await {
                 let event = match event {
                     Ok(event) => event,
@@ -77,56 +82,62 @@ where
                         continue;
                     }
                 };
-                if matches!(event, Event::Init) {
-                    before = reader.state();
-                }
-                writer.apply_watcher_event(&event);
-                match event {
-                    Event::Apply(object) => {
-                        let key = object.to_object_ref(dyntype.clone());
-                        if let Some(stored) = reader.get(&key) {
-                            sender.send(Change::Applied(stored));
-                        }
+                let change = match event {
+                    Event::Init => {
+                        listing.clear();
+                        writer.apply_watcher_event(&Event::Init);
+                        None
                     }
-                    Event::Delete(object) => {
-                        sender.send(Change::Deleted(Arc::new(object)));
+                    Event::InitApply(object) => {
+                        if actionable(object.meta()) {
+                            writer.apply_watcher_event(&Event::InitApply(object.clone()));
+                        }
+                        listing.push(Arc::new(object));
+                        None
                     }
                     Event::InitDone => {
-                        // Objects gone while the watch was down were deleted meanwhile.
-                        for old in std::mem::take(&mut before) {
-                            if reader.get(&old.to_object_ref(dyntype.clone())).is_none() {
-                                sender.send(Change::Deleted(old));
-                            }
-                        }
-                        for object in reader.state() {
-                            sender.send(Change::Applied(object));
-                        }
+                        writer.apply_watcher_event(&Event::InitDone);
+                        Some(Change::Listed(std::mem::take(&mut listing)))
                     }
-                    Event::Init | Event::InitApply(_) => {}
+                    Event::Apply(object) if actionable(object.meta()) => {
+                        let key = object.to_object_ref(dyntype.clone());
+                        writer.apply_watcher_event(&Event::Apply(object));
+                        reader.get(&key).map(Change::Applied)
+                    }
+                    // No longer actionable (its owners went, say): out of the store.
+                    Event::Apply(object) => {
+                        writer.apply_watcher_event(&Event::Delete(object.clone()));
+                        Some(Change::Applied(Arc::new(object)))
+                    }
+                    Event::Delete(object) => {
+                        writer.apply_watcher_event(&Event::Delete(object.clone()));
+                        Some(Change::Deleted(Arc::new(object)))
+                    }
+                };
+                if let Some(change) = change
+                    && sender.send(change).is_err()
+                {
+                    return;
                 }
             }
         })
         .abort_handle();
-        Informer { store, changes, watch }
+        let changes = futures::stream::unfold(changes, |mut changes| async move {
+            changes.recv().await.map(|change| (change, changes))
+        });
+        (Informer { store, watch }, changes.boxed())
     }
 
-    /// The shared, read-only cache.
+    /// The shared, read-only cache of actionable objects.
     pub fn store(&self) -> Store<K> {
         self.store.clone()
-    }
-
-    /// Every change from now on, preceded by every object already cached.
-    pub fn changes(&self) -> BoxStream<'static, Change<K>> {
-        let rest = self.changes.subscribe();
-        let current: Vec<Change<K>> = self.store.state().into_iter().map(Change::Applied).collect();
-        stream::iter(current).chain(rest).boxed()
     }
 
     pub async fn ready(&self) {
         let _ = self.store.wait_until_ready().await;
     }
 
-    pub fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+    pub fn get(&self, key: &kube::runtime::reflector::ObjectRef<K>) -> Option<Arc<K>> {
         self.store.get(key)
     }
 }
@@ -170,7 +181,10 @@ impl kube::Resource for AnyKind {
 }
 
 /// Watches the metadata of every object of one kind, cluster-wide.
-pub fn watch(client: &kube::Client, resource: &Arc<ApiResource>) -> Informer<Metadata> {
+pub fn watch(
+    client: &kube::Client,
+    resource: &Arc<ApiResource>,
+) -> (Informer<Metadata>, BoxStream<'static, Change<Metadata>>) {
     // PartialObjectMetadata lists and watches: the server sends metadata alone.
     let api: Api<Metadata> = Api::all_with(client.clone(), resource);
     // The collector reads names, uids, owners, finalizers and deletion state, never labels,

@@ -7,7 +7,8 @@ pub mod metadata;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{StreamExt, stream};
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
@@ -283,29 +284,34 @@ pub fn error_policy(_object: Arc<Metadata>, error: &Error, _ctx: Arc<Context>) -
     Action::requeue(Duration::from_secs(2))
 }
 
+/// Records one change of objects of `kind` in the graph; returns the places it concerns.
+fn record(graph: &mut Graph, kind: usize, change: &Change<Metadata>) -> Vec<Place> {
+    let place = |object: &Metadata| Place {
+        kind,
+        namespace: object.metadata.namespace.clone(),
+        name: object.metadata.name.clone().unwrap_or_default(),
+    };
+    match change {
+        Change::Applied(o) => graph.applied(place(o), &o.metadata),
+        Change::Deleted(o) => graph.deleted(&o.metadata),
+        Change::Listed(objects) => {
+            graph.listed(kind, objects.iter().map(|o| (place(o), &o.metadata)))
+        }
+    }
+}
+
 /// Keeps the graph current from every kind's changes, requeueing whom each change concerns.
-async fn maintain_graph(collector: Arc<Collector>) {
-    let changes = collector
-        .kinds
-        .iter()
-        .enumerate()
-        .map(|(i, kind)| kind.informer.changes().map(move |change| (i, change)).boxed());
+async fn maintain_graph(
+    collector: Arc<Collector>,
+    changes: Vec<BoxStream<'static, Change<Metadata>>>,
+) {
+    let changes =
+        changes.into_iter().enumerate().map(|(i, c)| c.map(move |change| (i, change)).boxed());
     let mut changes = stream::select_all(changes);
     while let Some((kind, change)) = changes.next().await {
         let affected = {
             let mut graph = collector.graph.lock().unwrap_or_else(|e| e.into_inner());
-            match &change {
-                Change::Applied(o) => {
-                    let m = &o.metadata;
-                    let place = Place {
-                        kind,
-                        namespace: m.namespace.clone(),
-                        name: m.name.clone().unwrap_or_default(),
-                    };
-                    graph.applied(place, m)
-                }
-                Change::Deleted(o) => graph.deleted(&o.metadata),
-            }
+            record(&mut graph, kind, &change)
         };
         for place in &affected {
             collector.enqueue(place);
@@ -313,47 +319,45 @@ async fn maintain_graph(collector: Arc<Collector>) {
     }
 }
 
+/// The graph from each kind's first list: it is complete before any owner acts on it (an
+/// empty graph would let a foreground owner go before its dependents). Also returns whom it
+/// concerns: every dependent and deleting object is looked at once at the start, as owners may
+/// have gone while no collector ran.
+async fn first_graph(changes: &mut [BoxStream<'static, Change<Metadata>>]) -> (Graph, Vec<Place>) {
+    let mut graph = Graph::default();
+    let mut affected = Vec::new();
+    for (kind, changes) in changes.iter_mut().enumerate() {
+        while let Some(change) = changes.next().await {
+            affected.extend(record(&mut graph, kind, &change));
+            if matches!(change, Change::Listed(_)) {
+                break;
+            }
+        }
+    }
+    (graph, affected)
+}
+
 /// Runs until the task is dropped.
 pub async fn run(client: kube::Client) {
     let mut kinds = Vec::new();
+    let mut changes = Vec::new();
     let mut receivers = Vec::new();
     let mut queues = Vec::new();
     for (resource, api) in collected_resources() {
         let api = Arc::new(api);
-        let informer = Arc::new(metadata::watch(&client, &api));
-        kinds.push(Kind { api, namespaced: resource.namespaced, informer });
+        let (informer, kind_changes) = metadata::watch(&client, &api);
+        kinds.push(Kind { api, namespaced: resource.namespaced, informer: Arc::new(informer) });
+        changes.push(kind_changes);
         let (sender, receiver) = mpsc::unbounded_channel();
         queues.push(sender);
         receivers.push(receiver);
     }
-    for kind in &kinds {
-        kind.informer.ready().await;
+    let (graph, affected) = first_graph(&mut changes).await;
+    let collector = Arc::new(Collector { client, kinds, graph: Mutex::new(graph), queues });
+    for place in &affected {
+        collector.enqueue(place);
     }
-    let collector = Arc::new(Collector { client, kinds, graph: Mutex::default(), queues });
-    // The graph is complete before any owner acts on it (an empty graph would let a
-    // foreground owner go before its dependents).
-    let graph_changes = {
-        let mut graph = collector.graph.lock().unwrap_or_else(|e| e.into_inner());
-        let mut affected = Vec::new();
-        for (i, kind) in collector.kinds.iter().enumerate() {
-            for object in kind.informer.store().state() {
-                let m = &object.metadata;
-                let place = Place {
-                    kind: i,
-                    namespace: m.namespace.clone(),
-                    name: m.name.clone().unwrap_or_default(),
-                };
-                // Every dependent and deleting object is looked at once at the start: owners
-                // may have gone while no collector ran.
-                affected.extend(graph.applied(place, m));
-            }
-        }
-        drop(graph);
-        for place in &affected {
-            collector.enqueue(place);
-        }
-        maintain_graph(collector.clone())
-    };
+    let graph_changes = maintain_graph(collector.clone(), changes);
     let controllers = receivers.into_iter().enumerate().map(|(i, receiver)| {
         let kind = &collector.kinds[i];
         let requests =

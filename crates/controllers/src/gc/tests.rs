@@ -34,19 +34,10 @@ async fn collector(fake: &FakeApi, objects: Vec<Metadata>) -> Arc<Context> {
     let mut events = vec![Ok(Event::Init)];
     events.extend(objects.iter().cloned().map(|o| Ok(Event::InitApply(o))));
     events.push(Ok(Event::InitDone));
-    let informer = Arc::new(Informer::start(
-        stream::iter(events).chain(stream::pending()).boxed(),
-        api.clone(),
-    ));
-    informer.ready().await;
-    let mut graph = Graph::default();
-    for o in &objects {
-        let m = &o.metadata;
-        graph.applied(
-            Place { kind: 0, namespace: m.namespace.clone(), name: m.name.clone().unwrap() },
-            m,
-        );
-    }
+    let (informer, changes) =
+        Informer::start(stream::iter(events).chain(stream::pending()).boxed(), api.clone());
+    let (graph, _) = first_graph(&mut [changes]).await;
+    let informer = Arc::new(informer);
     let (queue, _) = mpsc::unbounded_channel();
     let collector = Collector {
         client: fake.client(),
@@ -55,6 +46,45 @@ async fn collector(fake: &FakeApi, objects: Vec<Metadata>) -> Arc<Context> {
         queues: vec![queue],
     };
     Arc::new(Context { kind: 0, collector: Arc::new(collector) })
+}
+
+#[tokio::test]
+async fn the_store_keeps_objects_with_owners_or_being_deleted_and_every_change_is_told() {
+    let owner = object("owner", "owner-uid", json!({}));
+    let dependent = object("dep", "dep-uid", owned_by("owner", "owner-uid", false));
+    let deleting =
+        object("going", "going-uid", json!({"deletionTimestamp": "2025-01-01T00:00:00Z"}));
+    let mut released = dependent.clone();
+    released.metadata.owner_references = None;
+    let events = vec![
+        Ok(Event::Init),
+        Ok(Event::InitApply(owner.clone())),
+        Ok(Event::InitApply(dependent.clone())),
+        Ok(Event::InitApply(deleting)),
+        Ok(Event::InitDone),
+        Ok(Event::Apply(released)),
+        Ok(Event::Delete(owner)),
+    ];
+    let (informer, mut changes) =
+        Informer::start(stream::iter(events).chain(stream::pending()).boxed(), configmaps());
+    let names = |objects: &[Arc<Metadata>]| -> Vec<String> {
+        let mut names: Vec<String> =
+            objects.iter().map(|o| o.metadata.name.clone().unwrap()).collect();
+        names.sort();
+        names
+    };
+    match changes.next().await {
+        Some(Change::Listed(all)) => assert_eq!(names(&all), ["dep", "going", "owner"]),
+        other => panic!("expected the list first, got {other:?}"),
+    }
+    match changes.next().await {
+        Some(Change::Applied(o)) => assert_eq!(o.metadata.owner_references, None),
+        other => panic!("expected the release, got {other:?}"),
+    }
+    assert!(
+        matches!(changes.next().await, Some(Change::Deleted(o)) if o.metadata.name.as_deref() == Some("owner"))
+    );
+    assert_eq!(names(&informer.store().state()), ["going"], "the released object left the store");
 }
 
 #[tokio::test]
