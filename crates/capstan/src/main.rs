@@ -16,6 +16,21 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc (v3) keeps freed pages committed for a second before it returns them to the OS;
+/// the server frees buffers at a high rate while its caches grow, and those pages then count
+/// in its RSS (tens of megabytes at 50,000 pods). Returned at once, they don't.
+#[cfg(feature = "mimalloc")]
+#[allow(unsafe_code)]
+fn purge_freed_pages_at_once() {
+    // SAFETY: sets a plain integer option, which mimalloc reads at each purge; no memory is
+    // handed across.
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) }
+}
+
+/// `mi_option_purge_delay` in mimalloc's option enum; the sys crate names no constant for it.
+#[cfg(feature = "mimalloc")]
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[derive(Parser)]
 #[command(name = "capstan", version, about = "A Kubernetes-compatible cluster in one binary")]
 struct Cli {
@@ -42,6 +57,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    #[cfg(feature = "mimalloc")]
+    purge_freed_pages_at_once();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -64,4 +81,17 @@ fn main() -> anyhow::Result<()> {
     // Connections and watches still open must not hold up the exit.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result
+}
+
+#[cfg(all(test, feature = "mimalloc"))]
+mod tests {
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_purge_delay_option_is_the_one_set() {
+        // SAFETY: reads a plain integer option.
+        let delay = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
+        // mimalloc v3's default, unless the environment sets it: a shifted enum shows here.
+        let expected = std::env::var("MIMALLOC_PURGE_DELAY").ok().and_then(|v| v.parse().ok());
+        assert_eq!(delay, expected.unwrap_or(1000));
+    }
 }
