@@ -332,7 +332,7 @@ mod tests {
     }
 
     fn popped(queue: &mut SchedulingQueue) -> Vec<String> {
-        std::iter::from_fn(|| queue.pop().map(|(p, _)| p.name.clone())).collect()
+        std::iter::from_fn(|| queue.pop().map(|(p, _)| p.name().to_owned())).collect()
     }
 
     #[test]
@@ -364,7 +364,7 @@ mod tests {
         assert!(queue.pop().is_none(), "still backing off");
         queue.flush(now + Duration::from_secs(1));
         assert_eq!(
-            queue.pop().map(|(p, attempts)| (p.name.clone(), attempts)),
+            queue.pop().map(|(p, attempts)| (p.name().to_owned(), attempts)),
             Some(("p".into(), 2))
         );
     }

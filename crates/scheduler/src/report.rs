@@ -36,8 +36,8 @@ fn reference(pod: &PodInfo) -> ObjectReference {
     ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Pod".into()),
-        namespace: Some(pod.namespace.clone()),
-        name: Some(pod.name.clone()),
+        namespace: Some(pod.namespace().to_owned()),
+        name: Some(pod.name().to_owned()),
         uid: Some(pod.uid.clone()),
         ..Default::default()
     }
@@ -102,7 +102,7 @@ async fn publish_scheduled(
     let event = Event {
         type_: EventType::Normal,
         reason: "Scheduled".into(),
-        note: Some(format!("Successfully assigned {}/{} to {node}", pod.namespace, pod.name)),
+        note: Some(format!("Successfully assigned {}/{} to {node}", pod.namespace(), pod.name())),
         action: "Binding".into(),
         secondary: None,
     };
@@ -114,7 +114,7 @@ async fn publish_scheduled(
 async fn carry_out(client: &kube::Client, recorder: &Recorder, report: Report) {
     match report {
         Report::Failed { pod, message } => {
-            let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
+            let api: Api<Pod> = Api::namespaced(client.clone(), pod.namespace());
             let patch = json!({"status": {"conditions": [{
                 "type": "PodScheduled",
                 "status": "False",
@@ -123,8 +123,9 @@ async fn carry_out(client: &kube::Client, recorder: &Recorder, report: Report) {
                 "lastProbeTime": null,
                 "lastTransitionTime": Timestamp::now().to_string(),
             }]}});
-            if let Err(error) =
-                api.patch_status(&pod.name, &PatchParams::default(), &Patch::Strategic(patch)).await
+            if let Err(error) = api
+                .patch_status(pod.name(), &PatchParams::default(), &Patch::Strategic(patch))
+                .await
             {
                 tracing::debug!(pod = pod.key, "recording the Unschedulable condition: {error}");
             }
@@ -140,18 +141,18 @@ async fn carry_out(client: &kube::Client, recorder: &Recorder, report: Report) {
             }
         }
         Report::Preempted { pod, node, victims } => {
-            let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
+            let api: Api<Pod> = Api::namespaced(client.clone(), pod.namespace());
             let patch = json!({"status": {"nominatedNodeName": node}});
             if let Err(error) =
-                api.patch_status(&pod.name, &PatchParams::default(), &Patch::Merge(patch)).await
+                api.patch_status(pod.name(), &PatchParams::default(), &Patch::Merge(patch)).await
             {
                 tracing::warn!(pod = pod.key, "nominating node {node}: {error}");
             }
             for victim in victims {
                 tracing::info!(victim = victim.key, preemptor = pod.key, node, "preempting");
-                let api: Api<Pod> = Api::namespaced(client.clone(), &victim.namespace);
+                let api: Api<Pod> = Api::namespaced(client.clone(), victim.namespace());
                 // Graceful: the victim gets its termination grace period.
-                if let Err(error) = api.delete(&victim.name, &DeleteParams::default()).await {
+                if let Err(error) = api.delete(victim.name(), &DeleteParams::default()).await {
                     tracing::warn!(victim = victim.key, "deleting a preemption victim: {error}");
                     continue;
                 }

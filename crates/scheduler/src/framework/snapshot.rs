@@ -34,7 +34,7 @@ impl Snapshot {
                 .or_default()
                 .insert(pod.key.clone(), (pod.clone(), node.to_owned()));
         }
-        for term in &pod.required_anti_affinity {
+        for term in &pod.terms().required_anti_affinity {
             let nodes = match self.anti_affinity_terms.get_mut(term) {
                 Some(nodes) => nodes,
                 None => self.anti_affinity_terms.entry(term.clone()).or_default(),
@@ -56,7 +56,7 @@ impl Snapshot {
                 }
             }
         }
-        for term in &pod.required_anti_affinity {
+        for term in &pod.terms().required_anti_affinity {
             let Some(nodes) = self.anti_affinity_terms.get_mut(term) else { continue };
             if let Some(count) = nodes.get_mut(node) {
                 *count -= 1;

@@ -73,10 +73,11 @@ impl AffinityTerm {
 
     /// Whether `pod` is one of the pods this term selects.
     pub fn matches(&self, pod: &PodInfo) -> bool {
-        let in_namespace = self.namespaces.contains(&pod.namespace)
+        let in_namespace = self.namespaces.iter().any(|n| n == pod.namespace())
             || self.namespace_selector.as_ref().is_some_and(|s| {
                 s.matches(
-                    &[("kubernetes.io/metadata.name".to_owned(), pod.namespace.clone())].into(),
+                    &[("kubernetes.io/metadata.name".to_owned(), pod.namespace().to_owned())]
+                        .into(),
                 )
             });
         in_namespace && self.selector.matches(&pod.labels)
@@ -123,6 +124,22 @@ fn shared_tolerations(tolerations: &[Toleration]) -> Arc<[Toleration]> {
     capstan_api::shared::shared(&LAST_TOLERATIONS, tolerations)
 }
 
+/// A pod's pod affinity and anti-affinity terms, parsed.
+#[derive(Debug, Default)]
+pub struct AffinityTerms {
+    pub required_affinity: Vec<AffinityTerm>,
+    pub required_anti_affinity: Vec<AffinityTerm>,
+    pub preferred_affinity: Vec<AffinityTerm>,
+    pub preferred_anti_affinity: Vec<AffinityTerm>,
+}
+
+static NO_AFFINITY_TERMS: AffinityTerms = AffinityTerms {
+    required_affinity: Vec::new(),
+    required_anti_affinity: Vec::new(),
+    preferred_affinity: Vec::new(),
+    preferred_anti_affinity: Vec::new(),
+};
+
 /// A pod as the scheduler keeps it: what plugins read of it, computed once.
 #[derive(Debug)]
 pub struct PodInfo {
@@ -131,9 +148,8 @@ pub struct PodInfo {
     pub deleting: bool,
     /// `status.nominatedNodeName`, when not empty.
     pub nominated_node_name: Option<String>,
+    /// `namespace/name`; `namespace()` and `name()` read it.
     pub key: PodKey,
-    pub namespace: String,
-    pub name: String,
     pub uid: String,
     pub labels: Labels,
     pub priority: i32,
@@ -142,10 +158,8 @@ pub struct PodInfo {
     pub non_zero: (i64, i64),
     pub ports: Vec<HostPort>,
     pub images: Vec<String>,
-    pub required_affinity: Vec<AffinityTerm>,
-    pub required_anti_affinity: Vec<AffinityTerm>,
-    pub preferred_affinity: Vec<AffinityTerm>,
-    pub preferred_anti_affinity: Vec<AffinityTerm>,
+    /// Its pod (anti-)affinity terms, `None` when it has none (most pods); `terms()` reads them.
+    affinity_terms: Option<Box<AffinityTerms>>,
     /// Why the pod's affinity terms could not be read; the pod stays pending with this reason.
     pub parse_error: Option<String>,
 }
@@ -180,10 +194,7 @@ impl PodInfo {
             non_zero: pod_non_zero_requests(spec),
             ports,
             images,
-            required_affinity: Vec::new(),
-            required_anti_affinity: Vec::new(),
-            preferred_affinity: Vec::new(),
-            preferred_anti_affinity: Vec::new(),
+            affinity_terms: None,
             parse_error: None,
             spec: SchedulingSpec::of(spec),
             deleting: metadata.deletion_timestamp.is_some(),
@@ -192,46 +203,24 @@ impl PodInfo {
                 .as_ref()
                 .and_then(|s| s.nominated_node_name.clone())
                 .filter(|n| !n.is_empty()),
-            namespace,
-            name,
         };
-        if let Err(error) = info.parse_affinity(spec) {
-            info.parse_error = Some(error);
+        match parse_affinity(spec, &namespace) {
+            Ok(terms) => info.affinity_terms = terms.map(Box::new),
+            Err(error) => info.parse_error = Some(error),
         }
         info
     }
 
-    fn parse_affinity(&mut self, spec: &PodSpec) -> Result<(), String> {
-        let Some(affinity) = &spec.affinity else { return Ok(()) };
-        let ns = self.namespace.clone();
-        let required = |terms: Option<&Vec<PodAffinityTerm>>| {
-            terms
-                .into_iter()
-                .flatten()
-                .map(|t| AffinityTerm::parse(t, &ns, 1))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        let preferred =
-            |terms: Option<&Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>| {
-                terms
-                    .into_iter()
-                    .flatten()
-                    .map(|w| AffinityTerm::parse(&w.pod_affinity_term, &ns, w.weight))
-                    .collect::<Result<Vec<_>, _>>()
-            };
-        if let Some(a) = &affinity.pod_affinity {
-            self.required_affinity =
-                required(a.required_during_scheduling_ignored_during_execution.as_ref())?;
-            self.preferred_affinity =
-                preferred(a.preferred_during_scheduling_ignored_during_execution.as_ref())?;
-        }
-        if let Some(a) = &affinity.pod_anti_affinity {
-            self.required_anti_affinity =
-                required(a.required_during_scheduling_ignored_during_execution.as_ref())?;
-            self.preferred_anti_affinity =
-                preferred(a.preferred_during_scheduling_ignored_during_execution.as_ref())?;
-        }
-        Ok(())
+    pub fn namespace(&self) -> &str {
+        self.key.split_once('/').map_or("", |(namespace, _)| namespace)
+    }
+
+    pub fn name(&self) -> &str {
+        self.key.split_once('/').map_or(self.key.as_str(), |(_, name)| name)
+    }
+
+    pub fn terms(&self) -> &AffinityTerms {
+        self.affinity_terms.as_deref().unwrap_or(&NO_AFFINITY_TERMS)
     }
 
     pub fn spec(&self) -> &SchedulingSpec {
@@ -241,14 +230,51 @@ impl PodInfo {
     /// Whether an incoming pod's score can depend on this pod's terms (its required affinity
     /// and its preferred terms do; its required anti-affinity only filters).
     pub fn has_scoring_affinity(&self) -> bool {
-        !(self.required_affinity.is_empty()
-            && self.preferred_affinity.is_empty()
-            && self.preferred_anti_affinity.is_empty())
+        let terms = self.terms();
+        !(terms.required_affinity.is_empty()
+            && terms.preferred_affinity.is_empty()
+            && terms.preferred_anti_affinity.is_empty())
     }
 
     pub fn nominated_node(&self) -> Option<&str> {
         self.nominated_node_name.as_deref()
     }
+}
+
+/// A pod's pod affinity terms (`None` when it has none), or why one cannot be read.
+fn parse_affinity(spec: &PodSpec, ns: &str) -> Result<Option<AffinityTerms>, String> {
+    let Some(affinity) = &spec.affinity else { return Ok(None) };
+    if affinity.pod_affinity.is_none() && affinity.pod_anti_affinity.is_none() {
+        return Ok(None);
+    }
+    let required = |terms: Option<&Vec<PodAffinityTerm>>| {
+        terms
+            .into_iter()
+            .flatten()
+            .map(|t| AffinityTerm::parse(t, ns, 1))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let preferred = |terms: Option<&Vec<k8s_openapi::api::core::v1::WeightedPodAffinityTerm>>| {
+        terms
+            .into_iter()
+            .flatten()
+            .map(|w| AffinityTerm::parse(&w.pod_affinity_term, ns, w.weight))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let mut terms = AffinityTerms::default();
+    if let Some(a) = &affinity.pod_affinity {
+        terms.required_affinity =
+            required(a.required_during_scheduling_ignored_during_execution.as_ref())?;
+        terms.preferred_affinity =
+            preferred(a.preferred_during_scheduling_ignored_during_execution.as_ref())?;
+    }
+    if let Some(a) = &affinity.pod_anti_affinity {
+        terms.required_anti_affinity =
+            required(a.required_during_scheduling_ignored_during_execution.as_ref())?;
+        terms.preferred_anti_affinity =
+            preferred(a.preferred_during_scheduling_ignored_during_execution.as_ref())?;
+    }
+    Ok(Some(terms))
 }
 
 /// Keeps only what scheduling reads, so 50,000 pods stay small in memory.
@@ -325,7 +351,7 @@ impl NodeInfo {
         if pod.has_scoring_affinity() {
             self.pods_with_affinity += 1;
         }
-        if !pod.required_anti_affinity.is_empty() {
+        if !pod.terms().required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity += 1;
         }
         self.pods.push(pod);
@@ -346,7 +372,7 @@ impl NodeInfo {
         if pod.has_scoring_affinity() {
             self.pods_with_affinity -= 1;
         }
-        if !pod.required_anti_affinity.is_empty() {
+        if !pod.terms().required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity -= 1;
         }
         Some(pod)
@@ -387,7 +413,7 @@ impl PdbInfo {
     }
 
     pub fn guards(&self, pod: &PodInfo) -> bool {
-        self.namespace == pod.namespace && self.selector.matches(&pod.labels)
+        self.namespace == pod.namespace() && self.selector.matches(&pod.labels)
     }
 }
 
@@ -421,5 +447,27 @@ mod tests {
         let other = pod(serde_json::json!([{"key": "gpu", "operator": "Exists"}]));
         assert_eq!(shared(&other)[0].key.as_deref(), Some("gpu"));
         assert_eq!(shared(&a)[0].key.as_deref(), Some("node.kubernetes.io/not-ready"));
+    }
+
+    #[test]
+    fn a_pod_is_named_by_its_key_and_keeps_affinity_terms_only_when_it_has_some() {
+        let plain = pod(serde_json::json!([]));
+        assert_eq!((plain.namespace(), plain.name(), plain.key.as_str()), ("ns", "p", "ns/p"));
+        assert!(plain.affinity_terms.is_none());
+        assert!(plain.terms().required_anti_affinity.is_empty());
+        let term = serde_json::json!({"labelSelector": {"matchLabels": {"app": "web"}},
+            "topologyKey": "kubernetes.io/hostname"});
+        let spread: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "q", "namespace": "ns", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "c"}], "affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [term]}}},
+        }))
+        .unwrap();
+        let spread = PodInfo::new(&spread);
+        let terms = spread.terms();
+        assert_eq!(terms.required_anti_affinity.len(), 1);
+        assert_eq!(terms.required_anti_affinity[0].namespaces, ["ns"], "its own namespace");
+        assert!(terms.required_anti_affinity[0].matches(&spread));
+        assert!(terms.required_affinity.is_empty() && !spread.has_scoring_affinity());
     }
 }

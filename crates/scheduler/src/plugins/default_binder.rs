@@ -29,11 +29,11 @@ impl Plugin for DefaultBinder {
 
 impl Bind for DefaultBinder {
     fn bind(&self, pod: &PodInfo, node: &str) -> Pin<Box<dyn Future<Output = Status> + Send>> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), pod.namespace());
         let binding = Binding {
             metadata: ObjectMeta {
-                name: Some(pod.name.clone()),
-                namespace: Some(pod.namespace.clone()),
+                name: Some(pod.name().to_owned()),
+                namespace: Some(pod.namespace().to_owned()),
                 uid: Some(pod.uid.clone()).filter(|u| !u.is_empty()),
                 ..Default::default()
             },
@@ -43,7 +43,7 @@ impl Bind for DefaultBinder {
                 ..Default::default()
             },
         };
-        let name = pod.name.clone();
+        let name = pod.name().to_owned();
         Box::pin(async move {
             let created: Result<serde_json::Value, _> =
                 api.create_subresource("binding", &name, &PostParams::default(), &binding).await;

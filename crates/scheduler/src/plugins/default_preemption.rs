@@ -56,7 +56,7 @@ fn split_by_budget(
     for pod in pods {
         let mut violates = false;
         for (pdb, allowed) in pdbs.iter().zip(allowed.iter_mut()) {
-            if !pdb.guards(&pod) || pdb.disrupted_pods.contains(&pod.name) {
+            if !pdb.guards(&pod) || pdb.disrupted_pods.iter().any(|n| n == pod.name()) {
                 continue;
             }
             *allowed -= 1;

@@ -87,7 +87,8 @@ impl PreFilter for InterPodAffinity {
             return Status::unresolvable(format!("invalid pod affinity: {error}"));
         }
         let mut counts = FilterState::default();
-        let incoming = !pod.required_affinity.is_empty() || !pod.required_anti_affinity.is_empty();
+        let incoming = !pod.terms().required_affinity.is_empty()
+            || !pod.terms().required_anti_affinity.is_empty();
         for (term, nodes) in snapshot.anti_affinity_terms() {
             if !term.matches(pod) {
                 continue;
@@ -99,16 +100,16 @@ impl PreFilter for InterPodAffinity {
             }
         }
         // Pods matching every required affinity term are among those the first one selects.
-        if let Some(first) = pod.required_affinity.first() {
+        if let Some(first) = pod.terms().required_affinity.first() {
             snapshot.for_each_candidate(&first.selector, |existing, _, node| {
-                if pod.required_affinity.iter().all(|t| t.matches(existing)) {
-                    for term in &pod.required_affinity {
+                if pod.terms().required_affinity.iter().all(|t| t.matches(existing)) {
+                    for term in &pod.terms().required_affinity {
                         counts.affinity.add_for(term, node, 1);
                     }
                 }
             });
         }
-        for term in &pod.required_anti_affinity {
+        for term in &pod.terms().required_anti_affinity {
             snapshot.for_each_candidate(&term.selector, |existing, _, node| {
                 if term.matches(existing) {
                     counts.anti_affinity.add_for(term, node, 1);
@@ -133,17 +134,21 @@ impl Filter for InterPodAffinity {
                 .get(&term.topology_key)
                 .is_some_and(|v| counts.get(&term.topology_key, v) > 0)
         };
-        if !pod.required_affinity.is_empty() {
-            let all = pod.required_affinity.iter().all(|t| in_domain(&counts.affinity, t));
+        if !pod.terms().required_affinity.is_empty() {
+            let all = pod.terms().required_affinity.iter().all(|t| in_domain(&counts.affinity, t));
             // The first pod of a group that selects itself may go anywhere its terms allow.
             let first_of_group = counts.affinity.is_empty()
-                && pod.required_affinity.iter().all(|t| t.matches(pod))
-                && pod.required_affinity.iter().all(|t| node.labels.contains_key(&t.topology_key));
+                && pod.terms().required_affinity.iter().all(|t| t.matches(pod))
+                && pod
+                    .terms()
+                    .required_affinity
+                    .iter()
+                    .all(|t| node.labels.contains_key(&t.topology_key));
             if !all && !first_of_group {
                 return Status::unresolvable(AFFINITY_REASON);
             }
         }
-        if pod.required_anti_affinity.iter().any(|t| in_domain(&counts.anti_affinity, t)) {
+        if pod.terms().required_anti_affinity.iter().any(|t| in_domain(&counts.anti_affinity, t)) {
             return Status::unschedulable(ANTI_AFFINITY_REASON);
         }
         let existing = counts.existing_anti_affinity.0.iter().any(|(key, values)| {
@@ -164,27 +169,31 @@ impl PreScore for InterPodAffinity {
         snapshot: &Snapshot,
         _feasible: &[usize],
     ) -> Status {
-        let incoming =
-            !pod.preferred_affinity.is_empty() || !pod.preferred_anti_affinity.is_empty();
+        let incoming = !pod.terms().preferred_affinity.is_empty()
+            || !pod.terms().preferred_anti_affinity.is_empty();
         let mut scores = TopologyCounts::default();
         for node in snapshot.nodes().iter().filter(|n| n.exists) {
             if !incoming && node.pods_with_affinity == 0 {
                 continue;
             }
             for existing in &node.pods {
-                for term in pod.preferred_affinity.iter().filter(|t| t.matches(existing)) {
+                for term in pod.terms().preferred_affinity.iter().filter(|t| t.matches(existing)) {
                     scores.add_for(term, node, i64::from(term.weight));
                 }
-                for term in pod.preferred_anti_affinity.iter().filter(|t| t.matches(existing)) {
+                for term in
+                    pod.terms().preferred_anti_affinity.iter().filter(|t| t.matches(existing))
+                {
                     scores.add_for(term, node, -i64::from(term.weight));
                 }
-                for term in existing.required_affinity.iter().filter(|t| t.matches(pod)) {
+                for term in existing.terms().required_affinity.iter().filter(|t| t.matches(pod)) {
                     scores.add_for(term, node, HARD_POD_AFFINITY_WEIGHT);
                 }
-                for term in existing.preferred_affinity.iter().filter(|t| t.matches(pod)) {
+                for term in existing.terms().preferred_affinity.iter().filter(|t| t.matches(pod)) {
                     scores.add_for(term, node, i64::from(term.weight));
                 }
-                for term in existing.preferred_anti_affinity.iter().filter(|t| t.matches(pod)) {
+                for term in
+                    existing.terms().preferred_anti_affinity.iter().filter(|t| t.matches(pod))
+                {
                     scores.add_for(term, node, -i64::from(term.weight));
                 }
             }

@@ -146,7 +146,7 @@ fn count(
     for (c, domains) in constraints.iter().zip(per_domain.iter_mut()) {
         snapshot.for_each_candidate(&c.selector, |p, index, node| {
             let counted = eligible[index]
-                && p.namespace == pod.namespace
+                && p.namespace() == pod.namespace()
                 && !p.deleting
                 && c.selector.matches(&p.labels);
             if counted && let Some(count) = domains.get_mut(&node.labels[&c.topology_key]) {
