@@ -133,10 +133,6 @@ where
         self.store.clone()
     }
 
-    pub async fn ready(&self) {
-        let _ = self.store.wait_until_ready().await;
-    }
-
     pub fn get(&self, key: &kube::runtime::reflector::ObjectRef<K>) -> Option<Arc<K>> {
         self.store.get(key)
     }

@@ -90,6 +90,8 @@ impl AffinityTerm {
 /// ones (most pods carry just the two the API server adds).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SchedulingSpec {
+    /// Its node affinity alone: pod (anti-)affinity is parsed into `PodInfo`'s terms, and
+    /// keeping it twice cost more than the rest of the spec for pods that have it.
     pub affinity: Option<Box<Affinity>>,
     pub node_name: Option<String>,
     pub node_selector: Option<BTreeMap<String, String>>,
@@ -102,7 +104,11 @@ pub struct SchedulingSpec {
 impl SchedulingSpec {
     fn of(spec: &PodSpec) -> Self {
         Self {
-            affinity: spec.affinity.clone().map(Box::new),
+            affinity: spec
+                .affinity
+                .as_ref()
+                .and_then(|a| a.node_affinity.clone())
+                .map(|node| Box::new(Affinity { node_affinity: Some(node), ..Default::default() })),
             node_name: spec.node_name.clone(),
             node_selector: spec.node_selector.clone(),
             preemption_policy: spec.preemption_policy.clone(),
@@ -469,5 +475,6 @@ mod tests {
         assert_eq!(terms.required_anti_affinity[0].namespaces, ["ns"], "its own namespace");
         assert!(terms.required_anti_affinity[0].matches(&spread));
         assert!(terms.required_affinity.is_empty() && !spread.has_scoring_affinity());
+        assert!(spread.spec().affinity.is_none(), "pod affinity is not kept twice");
     }
 }
