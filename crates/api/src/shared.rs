@@ -5,15 +5,28 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
-/// The list last shared on this thread, per item type.
-pub type LastShared<T> = LocalKey<RefCell<Option<Arc<[T]>>>>;
+/// The lists last shared on this thread, per item type (most recent last).
+pub type LastShared<T> = LocalKey<RefCell<Vec<Arc<[T]>>>>;
 
-/// `items` as a shared list: the one made last on this thread (kept in `last`) when it is
-/// equal, else a new one. Objects arrive in runs with equal lists, so the last one is enough.
+/// How many distinct lists a thread remembers: pods of a few dozen workloads arriving
+/// interleaved (each workload's pods carrying their own spread constraints, say) still share.
+const REMEMBERED: usize = 64;
+
+/// `items` as a shared list: an equal one made lately on this thread (kept in `last`), else a
+/// new one, remembered in place of the one used longest ago.
 pub fn shared<T: PartialEq + Clone>(last: &'static LastShared<T>, items: &[T]) -> Arc<[T]> {
-    last.with_borrow_mut(|last| match last {
-        Some(shared) if **shared == *items => shared.clone(),
-        _ => last.insert(Arc::from(items)).clone(),
+    last.with_borrow_mut(|lists| {
+        if let Some(at) = lists.iter().rposition(|list| **list == *items) {
+            let list = lists.remove(at);
+            lists.push(list.clone());
+            return list;
+        }
+        if lists.len() == REMEMBERED {
+            lists.remove(0);
+        }
+        let list: Arc<[T]> = Arc::from(items);
+        lists.push(list.clone());
+        list
     })
 }
 
@@ -22,7 +35,7 @@ mod tests {
     use super::*;
 
     thread_local! {
-        static LAST: RefCell<Option<Arc<[String]>>> = const { RefCell::new(None) };
+        static LAST: RefCell<Vec<Arc<[String]>>> = const { RefCell::new(Vec::new()) };
     }
 
     #[test]
@@ -34,5 +47,23 @@ mod tests {
         let other = shared(&LAST, &list(&["a"]));
         assert_eq!(*other, *list(&["a"]));
         assert!(!Arc::ptr_eq(&first, &other));
+        let again = shared(&LAST, &list(&["a", "b"]));
+        assert!(Arc::ptr_eq(&first, &again), "interleaved lists still share");
+    }
+
+    #[test]
+    fn a_list_used_longest_ago_is_forgotten_first() {
+        let list = |i: usize| vec![i.to_string()];
+        let first = shared(&LAST, &list(0));
+        let second = shared(&LAST, &list(1));
+        for i in 2..REMEMBERED {
+            shared(&LAST, &list(i));
+        }
+        assert!(Arc::ptr_eq(&first, &shared(&LAST, &list(0))), "used again: now the newest");
+        shared(&LAST, &list(REMEMBERED));
+        let again = shared(&LAST, &list(1));
+        assert_eq!(*again, *list(1));
+        assert!(!Arc::ptr_eq(&second, &again), "the oldest was forgotten");
+        assert!(Arc::ptr_eq(&first, &shared(&LAST, &list(0))));
     }
 }

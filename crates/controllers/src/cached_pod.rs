@@ -62,7 +62,7 @@ pub struct PodSpec {
 }
 
 thread_local! {
-    static LAST_TOLERATIONS: RefCell<Option<Arc<[Toleration]>>> = const { RefCell::new(None) };
+    static LAST_TOLERATIONS: RefCell<Vec<Arc<[Toleration]>>> = const { RefCell::new(Vec::new()) };
 }
 
 fn shared_tolerations<'de, D: Deserializer<'de>>(

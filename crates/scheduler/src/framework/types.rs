@@ -98,7 +98,8 @@ pub struct SchedulingSpec {
     pub preemption_policy: Option<String>,
     pub scheduling_gates: Option<Vec<PodSchedulingGate>>,
     pub tolerations: Option<Arc<[Toleration]>>,
-    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+    /// Shared between pods with equal constraints (a workload's pods carry the same ones).
+    pub topology_spread_constraints: Option<Arc<[TopologySpreadConstraint]>>,
 }
 
 impl SchedulingSpec {
@@ -114,15 +115,21 @@ impl SchedulingSpec {
             preemption_policy: spec.preemption_policy.clone(),
             scheduling_gates: spec.scheduling_gates.clone(),
             tolerations: spec.tolerations.as_deref().map(shared_tolerations),
-            topology_spread_constraints: spec.topology_spread_constraints.clone(),
+            topology_spread_constraints: spec
+                .topology_spread_constraints
+                .as_deref()
+                .map(|c| capstan_api::shared::shared(&LAST_SPREAD, c)),
         }
     }
 }
 
 thread_local! {
     /// The tolerations last shared on this thread.
-    static LAST_TOLERATIONS: std::cell::RefCell<Option<Arc<[Toleration]>>> =
-        const { std::cell::RefCell::new(None) };
+    static LAST_TOLERATIONS: std::cell::RefCell<Vec<Arc<[Toleration]>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// The spread constraints last shared on this thread.
+    static LAST_SPREAD: std::cell::RefCell<Vec<Arc<[TopologySpreadConstraint]>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// `tolerations` as a shared list (pods arrive in runs with the same tolerations).

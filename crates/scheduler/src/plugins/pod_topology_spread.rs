@@ -67,7 +67,7 @@ fn constraints(pod: &PodInfo, when: &str) -> Result<Vec<Constraint>, String> {
         .spec()
         .topology_spread_constraints
         .iter()
-        .flatten()
+        .flat_map(|c| c.iter())
         .filter(|c| c.when_unsatisfiable == when)
         .collect();
     list.into_iter()
