@@ -5,29 +5,42 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::thread::LocalKey;
 
-/// The lists last shared on this thread, per item type (most recent last).
-pub type LastShared<T> = LocalKey<RefCell<Vec<Arc<[T]>>>>;
+/// The values (lists, mostly) last shared on this thread, per type (most recent last).
+pub type LastShared<T> = LocalKey<RefCell<Vec<Arc<T>>>>;
 
-/// How many distinct lists a thread remembers: pods of a few dozen workloads arriving
+/// How many distinct values a thread remembers: pods of a few dozen workloads arriving
 /// interleaved (each workload's pods carrying their own spread constraints, say) still share.
 const REMEMBERED: usize = 64;
 
 /// `items` as a shared list: an equal one made lately on this thread (kept in `last`), else a
 /// new one, remembered in place of the one used longest ago.
-pub fn shared<T: PartialEq + Clone>(last: &'static LastShared<T>, items: &[T]) -> Arc<[T]> {
-    last.with_borrow_mut(|lists| {
-        if let Some(at) = lists.iter().rposition(|list| **list == *items) {
-            let list = lists.remove(at);
-            lists.push(list.clone());
-            return list;
-        }
-        if lists.len() == REMEMBERED {
-            lists.remove(0);
-        }
-        let list: Arc<[T]> = Arc::from(items);
-        lists.push(list.clone());
-        list
+pub fn shared<T: PartialEq + Clone>(last: &'static LastShared<[T]>, items: &[T]) -> Arc<[T]> {
+    last.with_borrow_mut(|values| {
+        recall(values, items).unwrap_or_else(|| remember(values, items.into()))
     })
+}
+
+/// `value` shared as `shared` shares lists.
+pub fn shared_value<T: PartialEq>(last: &'static LastShared<T>, value: T) -> Arc<T> {
+    last.with_borrow_mut(|values| {
+        recall(values, &value).unwrap_or_else(|| remember(values, Arc::new(value)))
+    })
+}
+
+/// An equal value among `values`, made the most recent.
+fn recall<T: PartialEq + ?Sized>(values: &mut Vec<Arc<T>>, value: &T) -> Option<Arc<T>> {
+    let at = values.iter().rposition(|known| **known == *value)?;
+    let known = values.remove(at);
+    values.push(known.clone());
+    Some(known)
+}
+
+fn remember<T: ?Sized>(values: &mut Vec<Arc<T>>, value: Arc<T>) -> Arc<T> {
+    if values.len() == REMEMBERED {
+        values.remove(0);
+    }
+    values.push(value.clone());
+    value
 }
 
 #[cfg(test)]
@@ -36,6 +49,15 @@ mod tests {
 
     thread_local! {
         static LAST: RefCell<Vec<Arc<[String]>>> = const { RefCell::new(Vec::new()) };
+        static LAST_NUMBER: RefCell<Vec<Arc<u32>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    #[test]
+    fn equal_values_are_one_value() {
+        let seven = shared_value(&LAST_NUMBER, 7);
+        let eight = shared_value(&LAST_NUMBER, 8);
+        assert!(Arc::ptr_eq(&seven, &shared_value(&LAST_NUMBER, 7)));
+        assert_eq!(*eight, 8);
     }
 
     #[test]

@@ -127,6 +127,9 @@ thread_local! {
     /// The tolerations last shared on this thread.
     static LAST_TOLERATIONS: std::cell::RefCell<Vec<Arc<[Toleration]>>> =
         const { std::cell::RefCell::new(Vec::new()) };
+    /// The pod affinity terms last shared on this thread.
+    static LAST_TERMS: std::cell::RefCell<Vec<Arc<AffinityTerms>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
     /// The spread constraints last shared on this thread.
     static LAST_SPREAD: std::cell::RefCell<Vec<Arc<[TopologySpreadConstraint]>>> =
         const { std::cell::RefCell::new(Vec::new()) };
@@ -137,8 +140,8 @@ fn shared_tolerations(tolerations: &[Toleration]) -> Arc<[Toleration]> {
     capstan_api::shared::shared(&LAST_TOLERATIONS, tolerations)
 }
 
-/// A pod's pod affinity and anti-affinity terms, parsed.
-#[derive(Debug, Default)]
+/// A pod's pod affinity and anti-affinity terms, parsed (shared between pods with equal ones).
+#[derive(Debug, Default, PartialEq)]
 pub struct AffinityTerms {
     pub required_affinity: Vec<AffinityTerm>,
     pub required_anti_affinity: Vec<AffinityTerm>,
@@ -172,7 +175,7 @@ pub struct PodInfo {
     pub ports: Vec<HostPort>,
     pub images: Vec<String>,
     /// Its pod (anti-)affinity terms, `None` when it has none (most pods); `terms()` reads them.
-    affinity_terms: Option<Box<AffinityTerms>>,
+    affinity_terms: Option<Arc<AffinityTerms>>,
     /// Why the pod's affinity terms could not be read; the pod stays pending with this reason.
     pub parse_error: Option<String>,
 }
@@ -218,7 +221,10 @@ impl PodInfo {
                 .filter(|n| !n.is_empty()),
         };
         match parse_affinity(spec, &namespace) {
-            Ok(terms) => info.affinity_terms = terms.map(Box::new),
+            Ok(terms) => {
+                info.affinity_terms =
+                    terms.map(|t| capstan_api::shared::shared_value(&LAST_TERMS, t))
+            }
             Err(error) => info.parse_error = Some(error),
         }
         info
@@ -483,5 +489,14 @@ mod tests {
         assert!(terms.required_anti_affinity[0].matches(&spread));
         assert!(terms.required_affinity.is_empty() && !spread.has_scoring_affinity());
         assert!(spread.spec().affinity.is_none(), "pod affinity is not kept twice");
+        let twin: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "r", "namespace": "ns"},
+            "spec": {"containers": [{"name": "c"}], "affinity": {"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [term]}}},
+        }))
+        .unwrap();
+        let twin = PodInfo::new(&twin);
+        let shared = |p: &PodInfo| p.affinity_terms.clone().unwrap();
+        assert!(Arc::ptr_eq(&shared(&spread), &shared(&twin)), "equal terms are shared");
     }
 }
